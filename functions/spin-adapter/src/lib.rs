@@ -1,0 +1,36 @@
+//! The platform traits of `taskhooks-shared` implemented over the Spin SDK, shared by the
+//! three components.
+
+use spin_sdk::key_value::Store;
+use taskhooks_shared::platform::{KeyValue, StoreError};
+
+/// The application's key-value store (`key_value_stores = ["default"]` in spin.toml).
+pub struct SpinKeyValue(Store);
+
+impl SpinKeyValue {
+    pub fn open_default() -> Result<Self, StoreError> {
+        Store::open_default().map(Self).map_err(|e| StoreError(format!("opening the default store: {e}")))
+    }
+}
+
+fn store_error(e: spin_sdk::key_value::Error) -> StoreError {
+    StoreError(e.to_string())
+}
+
+impl KeyValue for SpinKeyValue {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.0.get(key).map_err(store_error)
+    }
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.0.set(key, value).map_err(store_error)
+    }
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.0.delete(key).map_err(store_error)
+    }
+}
+
+/// A Spin variable, or `None` when it is unset or empty (our spin.toml declares optional
+/// settings with an empty default).
+pub fn variable(name: &str) -> Option<String> {
+    spin_sdk::variables::get(name).ok().filter(|v| !v.is_empty())
+}

@@ -1,0 +1,209 @@
+//! `taskhooks`: runs the taskhooks Spin application locally, the way `spin up` would, from
+//! the same spin.toml and the same .wasm files.
+
+mod http_server;
+mod kv;
+mod manifest;
+mod outbound;
+mod routes;
+mod runtime;
+mod variables;
+
+use anyhow::{anyhow, bail, Context, Result};
+use chrono::{DateTime, Utc};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+
+const USAGE: &str = "\
+taskhooks: run the taskhooks Spin application locally (a spin up work-alike)
+
+USAGE:
+    taskhooks up [OPTIONS]
+        Serve the HTTP routes and run the cron triggers of spin.toml.
+        --listen ADDR               address to listen on (default 127.0.0.1:3000; port 0 picks one)
+        --disable-cron              do not run the cron triggers (tests tick them by hand)
+    taskhooks cron COMPONENT [--at TIME] [OPTIONS]
+        Run one cron component once, as its trigger would at TIME (RFC 3339 or seconds
+        since the epoch; default now), then exit. Exit status 1 if it failed.
+
+OPTIONS (both):
+    -f, --from FILE                 the application manifest (default ./spin.toml)
+    --runtime-config-file FILE      Spin runtime configuration (key-value stores)
+    --state-dir DIR                 where the default key-value store lives (default .spin
+                                    beside the manifest)
+
+Variables come from spin.toml defaults, overridden by SPIN_VARIABLE_<NAME>.";
+
+struct Options {
+    command: String,
+    component: Option<String>,
+    listen: String,
+    manifest: PathBuf,
+    runtime_config: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+    at: Option<String>,
+    disable_cron: bool,
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options> {
+    let command = args.next().ok_or_else(|| anyhow!("missing command"))?;
+    let mut opts = Options {
+        command,
+        component: None,
+        listen: "127.0.0.1:3000".into(),
+        manifest: PathBuf::from("spin.toml"),
+        runtime_config: None,
+        state_dir: None,
+        at: None,
+        disable_cron: false,
+    };
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().ok_or_else(|| anyhow!("{name} needs a value"));
+        match arg.as_str() {
+            "--listen" => opts.listen = value("--listen")?,
+            "-f" | "--from" => opts.manifest = value("--from")?.into(),
+            "--runtime-config-file" => opts.runtime_config = Some(value(&arg)?.into()),
+            "--state-dir" => opts.state_dir = Some(value(&arg)?.into()),
+            "--at" => opts.at = Some(value("--at")?),
+            "--disable-cron" => opts.disable_cron = true,
+            "-h" | "--help" => bail!("help"),
+            a if !a.starts_with('-') && opts.command == "cron" && opts.component.is_none() => {
+                opts.component = Some(a.to_string())
+            }
+            other => bail!("unknown argument `{other}`"),
+        }
+    }
+    Ok(opts)
+}
+
+fn parse_time(text: &str) -> Result<DateTime<Utc>> {
+    if let Ok(secs) = text.parse::<i64>() {
+        return DateTime::from_timestamp(secs, 0).ok_or_else(|| anyhow!("time out of range"));
+    }
+    Ok(DateTime::parse_from_rfc3339(text)
+        .with_context(|| format!("`{text}` is neither RFC 3339 nor seconds since the epoch"))?
+        .with_timezone(&Utc))
+}
+
+fn main() {
+    let opts = match parse_args(std::env::args().skip(1)) {
+        Ok(o) if matches!(o.command.as_str(), "up" | "cron") => o,
+        Ok(o) if o.command == "help" => {
+            println!("{USAGE}");
+            return;
+        }
+        Err(e) if e.to_string() == "help" => {
+            println!("{USAGE}");
+            return;
+        }
+        Ok(o) => {
+            eprintln!("taskhooks: unknown command `{}`\n\n{USAGE}", o.command);
+            std::process::exit(2);
+        }
+        Err(e) => {
+            eprintln!("taskhooks: {e}\n\n{USAGE}");
+            std::process::exit(2);
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    if let Err(e) = rt.block_on(run(opts)) {
+        eprintln!("taskhooks: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(opts: Options) -> Result<()> {
+    let (manifest, base_dir) = manifest::Manifest::load(&opts.manifest)?;
+    let state_dir = opts.state_dir.clone().unwrap_or_else(|| base_dir.join(".spin"));
+    let runtime_config = kv::RuntimeConfig::load(opts.runtime_config.as_deref())?;
+    let app = Arc::new(runtime::App::load(runtime::AppOptions {
+        manifest: &manifest,
+        base_dir: &base_dir,
+        state_dir: &state_dir,
+        runtime_config: &runtime_config,
+    })?);
+
+    if opts.command == "cron" {
+        let id = opts.component.ok_or_else(|| anyhow!("`cron` needs a COMPONENT"))?;
+        let at = match &opts.at {
+            Some(t) => parse_time(t)?,
+            None => Utc::now(),
+        };
+        let ts = u64::try_from(at.timestamp()).map_err(|_| anyhow!("time before the epoch"))?;
+        app.run_cron(&id, ts).await?;
+        eprintln!("taskhooks: cron component `{id}` ran at {}", at.to_rfc3339());
+        return Ok(());
+    }
+
+    let routes = manifest
+        .trigger
+        .http
+        .iter()
+        .map(|t| routes::Route::parse(&t.route, &t.component))
+        .collect::<Result<Vec<_>>>()?;
+    let mut http_components: Vec<String> = routes.iter().map(|r| r.component.clone()).collect();
+    http_components.dedup();
+    let router = routes::Router::new(routes.clone())?;
+    let trigger = Arc::new(http_server::HttpTrigger::new(app.clone(), router, &http_components)?);
+
+    if !opts.disable_cron {
+        for t in &manifest.trigger.cron {
+            let schedule = cron::Schedule::from_str(&t.cron_expression).map_err(|e| {
+                anyhow!("component `{}`: cron_expression `{}`: {e}", t.component, t.cron_expression)
+            })?;
+            tokio::spawn(cron_loop(app.clone(), t.component.clone(), schedule));
+        }
+    }
+
+    let listener = tokio::net::TcpListener::bind(&opts.listen)
+        .await
+        .with_context(|| format!("listening on {}", opts.listen))?;
+    let addr = listener.local_addr()?;
+    eprintln!("taskhooks: application `{}`", manifest.application.name);
+    println!("Serving http://{addr}");
+    println!("Available Routes:");
+    for r in &routes {
+        println!("  {}: http://{addr}{}", r.component, r.raw);
+    }
+    for t in manifest.trigger.cron.iter().filter(|_| !opts.disable_cron) {
+        println!("  {}: cron `{}`", t.component, t.cron_expression);
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+
+    tokio::select! {
+        r = trigger.serve(listener) => r,
+        _ = shutdown_signal() => {
+            eprintln!("taskhooks: shutting down");
+            Ok(())
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// The cron trigger: runs the component at every time its expression names (UTC).
+async fn cron_loop(app: Arc<runtime::App>, id: String, schedule: cron::Schedule) {
+    for next in schedule.upcoming(Utc) {
+        let wait = (next - Utc::now()).to_std().unwrap_or_default();
+        tokio::time::sleep(wait).await;
+        let app = app.clone();
+        let id = id.clone();
+        // Each run in its own task, as Spin's cron trigger does: a slow run does not delay
+        // the next one.
+        tokio::spawn(async move {
+            let ts = next.timestamp() as u64;
+            if let Err(e) = app.run_cron(&id, ts).await {
+                eprintln!("taskhooks: cron component `{id}` at {next}: {e:#}");
+            }
+        });
+    }
+}

@@ -1,0 +1,292 @@
+//! The wasmtime side: one engine, one linker with WASI p2, wasi-http and the Spin
+//! interfaces, and per component an `InstancePre` so each request or tick gets a fresh,
+//! cheaply created instance (as Spin does).
+
+use crate::kv::{KvBackend, KvStores};
+use crate::manifest::Manifest;
+use crate::outbound::OutboundPolicy;
+use crate::variables::{AppVariables, ComponentVariables};
+use anyhow::{anyhow, Context, Result};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use wasmtime::component::{Component, HasSelf, InstancePre, Linker, Resource, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "wit",
+        world: "taskhooks:host/spin-platform",
+        imports: { default: trappable },
+        with: { "fermyon:spin/key-value.store": crate::runtime::KvHandle },
+    });
+}
+
+pub mod cron_bindings {
+    wasmtime::component::bindgen!({
+        path: "wit",
+        world: "fermyon:spin-cron/spin-cron",
+        exports: { default: async },
+    });
+}
+
+use bindings::fermyon::spin::{key_value, variables};
+
+/// An open key-value store, as handed to a guest.
+pub struct KvHandle(Arc<dyn KvBackend>);
+
+/// What one component may see and do, fixed at start-up.
+pub struct ComponentEnv {
+    pub id: String,
+    variables: ComponentVariables,
+    stores: HashMap<String, Arc<dyn KvBackend>>,
+    outbound: Arc<OutboundPolicy>,
+}
+
+/// The `T` of `Store<T>`: per instance state.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    http: WasiHttpCtx,
+    hooks: OutboundHooks,
+    env: Arc<ComponentEnv>,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+    }
+}
+
+/// Enforces `allowed_outbound_hosts` before any outbound request leaves the host.
+struct OutboundHooks {
+    component: String,
+    policy: Arc<OutboundPolicy>,
+}
+
+type SendFuture = Box<
+    dyn std::future::Future<
+            Output = wasmtime_wasi_http::Result<(
+                http::Response<wasmtime_wasi_http::WasiBody>,
+                Box<dyn std::future::Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+            )>,
+        > + Send,
+>;
+
+impl WasiHttpHooks for OutboundHooks {
+    fn send_request(
+        &mut self,
+        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
+        fut: Box<dyn std::future::Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> SendFuture {
+        let uri = request.uri();
+        let scheme = uri.scheme_str().unwrap_or("https").to_string();
+        let host = uri.host().unwrap_or_default().to_string();
+        let port = uri.port_u16().unwrap_or(if scheme == "http" { 80 } else { 443 });
+        if !self.policy.allows(&scheme, &host, port) {
+            eprintln!(
+                "taskhooks: component `{}` denied outbound request to {scheme}://{host}:{port} \
+                 (not in allowed_outbound_hosts)",
+                self.component
+            );
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        let defaults = wasmtime_wasi_http::default_hooks();
+        defaults.send_request(request, options, fut)
+    }
+}
+
+impl key_value::Host for HostState {}
+
+impl key_value::HostStore for HostState {
+    fn open(&mut self, label: String) -> wasmtime::Result<Result<Resource<KvHandle>, key_value::Error>> {
+        match self.env.stores.get(&label) {
+            Some(store) => Ok(Ok(self.table.push(KvHandle(store.clone()))?)),
+            None => Ok(Err(key_value::Error::AccessDenied)),
+        }
+    }
+
+    fn get(&mut self, h: Resource<KvHandle>, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, key_value::Error>> {
+        Ok(self.table.get(&h)?.0.get(&key).map_err(kv_error))
+    }
+
+    fn set(&mut self, h: Resource<KvHandle>, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), key_value::Error>> {
+        Ok(self.table.get(&h)?.0.set(&key, &value).map_err(kv_error))
+    }
+
+    fn delete(&mut self, h: Resource<KvHandle>, key: String) -> wasmtime::Result<Result<(), key_value::Error>> {
+        Ok(self.table.get(&h)?.0.delete(&key).map_err(kv_error))
+    }
+
+    fn exists(&mut self, h: Resource<KvHandle>, key: String) -> wasmtime::Result<Result<bool, key_value::Error>> {
+        Ok(self.table.get(&h)?.0.exists(&key).map_err(kv_error))
+    }
+
+    fn get_keys(&mut self, h: Resource<KvHandle>) -> wasmtime::Result<Result<Vec<String>, key_value::Error>> {
+        Ok(self.table.get(&h)?.0.keys().map_err(kv_error))
+    }
+
+    fn drop(&mut self, h: Resource<KvHandle>) -> wasmtime::Result<()> {
+        self.table.delete(h)?;
+        Ok(())
+    }
+}
+
+fn kv_error(e: anyhow::Error) -> key_value::Error {
+    eprintln!("taskhooks: key-value error: {e:#}");
+    key_value::Error::Other(e.to_string())
+}
+
+impl variables::Host for HostState {
+    fn get(&mut self, name: String) -> wasmtime::Result<Result<String, variables::Error>> {
+        if crate::manifest::check_variable_name(&name).is_err() {
+            return Ok(Err(variables::Error::InvalidName(name)));
+        }
+        Ok(match self.env.variables.get(&name) {
+            Some(v) => Ok(v.to_string()),
+            None => Err(variables::Error::Undefined(format!("no variable for {name:?}"))),
+        })
+    }
+}
+
+impl cron_bindings::fermyon::spin_cron::cron_types::Host for HostState {}
+
+/// A loaded component, ready to instantiate.
+pub struct LoadedComponent {
+    pub env: Arc<ComponentEnv>,
+    pub pre: InstancePre<HostState>,
+}
+
+impl LoadedComponent {
+    pub fn new_store(&self, engine: &Engine) -> Store<HostState> {
+        let wasi = WasiCtx::builder().inherit_stdout().inherit_stderr().build();
+        Store::new(
+            engine,
+            HostState {
+                wasi,
+                table: ResourceTable::new(),
+                http: WasiHttpCtx::new(),
+                hooks: OutboundHooks {
+                    component: self.env.id.clone(),
+                    policy: self.env.outbound.clone(),
+                },
+                env: self.env.clone(),
+            },
+        )
+    }
+}
+
+/// The application: every component of spin.toml compiled and linked.
+pub struct App {
+    pub engine: Engine,
+    pub components: HashMap<String, LoadedComponent>,
+}
+
+pub struct AppOptions<'a> {
+    pub manifest: &'a Manifest,
+    pub base_dir: &'a Path,
+    pub state_dir: &'a Path,
+    pub runtime_config: &'a crate::kv::RuntimeConfig,
+}
+
+impl App {
+    pub fn load(opts: AppOptions<'_>) -> Result<App> {
+        let mut config = wasmtime::Config::new();
+        config.wasm_component_model(true);
+        // Compiled components are cached on disk (~/.cache/wasmtime), so a restart of the
+        // host skips Cranelift entirely for unchanged .wasm files.
+        match wasmtime::Cache::new(wasmtime::CacheConfig::new()) {
+            Ok(cache) => {
+                config.cache(Some(cache));
+            }
+            Err(e) => eprintln!("taskhooks: compilation cache disabled: {e}"),
+        }
+        let engine = Engine::new(&config).map_err(|e| anyhow!(e))?;
+
+        let mut linker: Linker<HostState> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow!(e))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(|e| anyhow!(e))?;
+        key_value::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(|e| anyhow!(e))?;
+        variables::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(|e| anyhow!(e))?;
+        cron_bindings::fermyon::spin_cron::cron_types::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(|e| anyhow!(e))?;
+
+        let app_vars = AppVariables::resolve(&opts.manifest.variables, &|k| std::env::var(k).ok())?;
+        let labels = opts
+            .manifest
+            .component
+            .values()
+            .flat_map(|c| c.key_value_stores.iter().cloned());
+        let stores = KvStores::open(labels, opts.runtime_config, opts.state_dir, opts.base_dir)?;
+
+        let mut components = HashMap::new();
+        for (id, decl) in &opts.manifest.component {
+            let variables = ComponentVariables::for_component(opts.manifest, &app_vars, id)?;
+            let outbound_entries = decl
+                .allowed_outbound_hosts
+                .iter()
+                .map(|e| app_vars.expand(e))
+                .collect::<Result<Vec<_>>>()
+                .with_context(|| format!("component `{id}`: allowed_outbound_hosts"))?;
+            let outbound = Arc::new(
+                OutboundPolicy::parse(&outbound_entries)
+                    .with_context(|| format!("component `{id}`"))?,
+            );
+            let component_stores = decl
+                .key_value_stores
+                .iter()
+                .map(|l| (l.clone(), stores.get(l).expect("opened above")))
+                .collect();
+            let path = opts.base_dir.join(&decl.source);
+            let component = Component::from_file(&engine, &path)
+                .map_err(|e| anyhow!(e))
+                .with_context(|| {
+                    format!("loading component `{id}` from {} (built yet?)", path.display())
+                })?;
+            let pre = linker
+                .instantiate_pre(&component)
+                .map_err(|e| anyhow!(e))
+                .with_context(|| format!("linking component `{id}`"))?;
+            let env = Arc::new(ComponentEnv {
+                id: id.clone(),
+                variables,
+                stores: component_stores,
+                outbound,
+            });
+            components.insert(id.clone(), LoadedComponent { env, pre });
+        }
+        Ok(App { engine, components })
+    }
+
+    pub fn component(&self, id: &str) -> Result<&LoadedComponent> {
+        self.components.get(id).ok_or_else(|| anyhow!("no component `{id}` in spin.toml"))
+    }
+
+    /// Runs a cron component's `handle-cron-event` once, as the cron trigger does at
+    /// `timestamp` (seconds since the epoch).
+    pub async fn run_cron(&self, id: &str, timestamp: u64) -> Result<()> {
+        let component = self.component(id)?;
+        let pre = cron_bindings::SpinCronPre::new(component.pre.clone())
+            .map_err(|e| anyhow!(e))
+            .with_context(|| format!("component `{id}` does not export handle-cron-event"))?;
+        let mut store = component.new_store(&self.engine);
+        let instance = pre.instantiate_async(&mut store).await.map_err(|e| anyhow!(e))?;
+        let meta = cron_bindings::fermyon::spin_cron::cron_types::Metadata { timestamp };
+        match instance.call_handle_cron_event(&mut store, meta).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(cron_bindings::fermyon::spin_cron::cron_types::Error::Other(msg))) => {
+                Err(anyhow!("component `{id}` failed: {msg}"))
+            }
+            Err(trap) => Err(anyhow!(trap).context(format!("component `{id}` trapped"))),
+        }
+    }
+}

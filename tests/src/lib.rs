@@ -1,0 +1,192 @@
+//! Harness for the end-to-end tests: starts the real `taskhooks` host on the repository's
+//! spin.toml and built .wasm components, on a free loopback port with its own state
+//! directory, and talks to it over real HTTP.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// The host binary cargo built beside this test (`<target>/debug/taskhooks`), or
+/// `TASKHOOKS_BIN`.
+pub fn host_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("TASKHOOKS_BIN") {
+        return p.into();
+    }
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().unwrap().parent().unwrap().join("taskhooks");
+    assert!(bin.exists(), "{} is missing: run scripts/build first", bin.display());
+    bin
+}
+
+/// A fresh, empty directory under the system temp dir.
+pub fn temp_dir(name: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "taskhooks-e2e-{}-{}-{name}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A running host; killed when dropped.
+pub struct Host {
+    child: Child,
+    pub base_url: String,
+    pub state_dir: PathBuf,
+    stderr: Arc<Mutex<String>>,
+}
+
+pub struct HostOptions {
+    pub state_dir: PathBuf,
+    pub env: Vec<(String, String)>,
+    pub extra_args: Vec<String>,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        Self { state_dir: temp_dir("state"), env: vec![], extra_args: vec!["--disable-cron".into()] }
+    }
+}
+
+impl Host {
+    pub fn start() -> Host {
+        Self::start_with(HostOptions::default())
+    }
+
+    pub fn start_with(opts: HostOptions) -> Host {
+        let mut cmd = Command::new(host_binary());
+        cmd.current_dir(repo_root())
+            .args(["up", "--listen", "127.0.0.1:0", "--state-dir"])
+            .arg(&opts.state_dir)
+            .args(&opts.extra_args)
+            .envs(opts.env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("start taskhooks");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut err_pipe = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err_pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let base_url = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(url) = line.strip_prefix("Serving ") {
+                        break url.trim().to_string();
+                    }
+                }
+                _ => {
+                    let _ = child.wait();
+                    panic!("taskhooks exited before serving:\n{}", stderr.lock().unwrap());
+                }
+            }
+        };
+        // Keep draining stdout so the host never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Host { child, base_url, state_dir: opts.state_dir, stderr }
+    }
+
+    /// What the host has written to stderr so far (its log).
+    pub fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    pub fn request(&self, method: &str, path: &str, body: Option<&Value>) -> Response {
+        request(&format!("{}{}", self.base_url, path), method, body)
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Response {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+/// One HTTP request; any status is a `Response`, only transport failures panic.
+pub fn request(url: &str, method: &str, body: Option<&Value>) -> Response {
+    let agent = agent();
+    let result = match body {
+        Some(b) => {
+            let text = serde_json::to_string(b).unwrap();
+            let req = ureq::http::Request::builder()
+                .method(method)
+                .uri(url)
+                .header("content-type", "application/json")
+                .body(text)
+                .unwrap();
+            agent.run(req)
+        }
+        None => {
+            let req = ureq::http::Request::builder().method(method).uri(url).body(()).unwrap();
+            agent.run(req)
+        }
+    };
+    let resp = result.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = resp.status().as_u16();
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
+        .collect();
+    let body = resp.into_body().read_to_string().unwrap_or_default();
+    Response { status, headers, body }
+}
+
+/// Runs `taskhooks cron <component> --at <at>` against a state directory.
+pub fn run_cron(state_dir: &Path, component: &str, at: &str, env: &[(&str, &str)]) -> std::process::Output {
+    Command::new(host_binary())
+        .current_dir(repo_root())
+        .args(["cron", component, "--at", at, "--state-dir"])
+        .arg(state_dir)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run taskhooks cron")
+}

@@ -1,0 +1,96 @@
+//! The walking skeleton end to end: a hook created over HTTP, triggered, and its task read
+//! back from the embedded queue, all inside the .wasm components run by the host.
+
+use serde_json::json;
+use taskhooks_e2e::{request, run_cron, temp_dir, Host, HostOptions};
+
+fn hook_body() -> serde_json::Value {
+    json!({
+        "metadata": {"name": "skeleton", "description": "e2e", "owner": "dev@example.com"},
+        "task": {
+            "provisionerId": "proj", "workerType": "ci",
+            "payload": {"command": ["echo", "${payload.message}"]},
+            "metadata": {"name": "fired by ${firedBy}", "description": "", "owner": "dev@example.com", "source": "https://example.com"}
+        },
+        "triggerSchema": {"type": "object", "properties": {"message": {"type": "string"}}}
+    })
+}
+
+#[test]
+fn create_trigger_and_read_the_task_over_http() {
+    let host = Host::start();
+    let hook_path = "/api/hooks/v1/hooks/e2e-group/nested%2Fhook";
+
+    let created = host.request("PUT", hook_path, Some(&hook_body()));
+    assert_eq!(created.status, 200, "{}", created.body);
+    assert_eq!(created.json()["hookId"], "nested/hook");
+    assert_eq!(created.header("content-type"), Some("application/json; charset=utf-8"));
+
+    let got = host.request("GET", hook_path, None);
+    assert_eq!(got.status, 200);
+    assert_eq!(got.json(), created.json());
+
+    let fired = host.request("POST", &format!("{hook_path}/trigger"), Some(&json!({"message": "hello"})));
+    assert_eq!(fired.status, 200, "{}", fired.body);
+    let task_id = fired.json()["taskId"].as_str().unwrap().to_string();
+    assert_eq!(fired.json()["status"]["taskId"], task_id);
+
+    let task = host.request("GET", &format!("/api/queue/v1/task/{task_id}"), None);
+    assert_eq!(task.status, 200, "{}", task.body);
+    let task = task.json();
+    assert_eq!(task["payload"]["command"], json!(["echo", "hello"]));
+    assert_eq!(task["metadata"]["name"], "fired by triggerHook");
+    assert_eq!(task["taskGroupId"], task_id);
+
+    let missing = host.request("GET", "/api/queue/v1/task/nope", None);
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.json()["code"], "ResourceNotFound");
+}
+
+#[test]
+fn state_survives_a_restart_in_the_sqlite_store() {
+    let state_dir = temp_dir("restart");
+    let opts = || HostOptions { state_dir: state_dir.clone(), ..HostOptions::default() };
+    {
+        let host = Host::start_with(opts());
+        assert_eq!(host.request("PUT", "/api/hooks/v1/hooks/g/persist", Some(&hook_body())).status, 200);
+    }
+    assert!(state_dir.join("sqlite_key_value.db").exists());
+    let host = Host::start_with(opts());
+    let got = host.request("GET", "/api/hooks/v1/hooks/g/persist", None);
+    assert_eq!(got.status, 200, "{}", got.body);
+    assert_eq!(got.json()["metadata"]["name"], "skeleton");
+}
+
+#[test]
+fn unrouted_paths_are_404_and_bad_input_keeps_the_host_up() {
+    let mut host = Host::start();
+    assert_eq!(host.request("GET", "/not-an-api", None).status, 404);
+    let bad = request(&format!("{}/api/hooks/v1/hooks/g/h", host.base_url), "PUT", Some(&json!([1, 2])));
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert_eq!(bad.json()["code"], "InputValidationError");
+    assert_eq!(bad.json()["requestInfo"]["method"], "createHook");
+    assert!(host.is_running());
+    assert_eq!(host.request("GET", "/api/hooks/v1/ping", None).json()["alive"], true);
+}
+
+#[test]
+fn cron_components_run_once_at_a_given_time() {
+    let state_dir = temp_dir("cron");
+    let out = run_cron(&state_dir, "timer", "2026-11-23T12:15:00Z", &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The guest saw the requested time, not the wall clock.
+    assert!(String::from_utf8_lossy(&out.stdout).contains("timer: tick at 1795436100"), "{out:?}");
+
+    let relay = run_cron(&state_dir, "relay", "1795436100", &[]);
+    assert!(relay.status.success(), "{relay:?}");
+    assert!(String::from_utf8_lossy(&relay.stdout).contains("pulse_api_url is not set"));
+
+    // A failing guest is reported with a non-zero exit, not a crash.
+    let failing = run_cron(&state_dir, "relay", "1795436100", &[("SPIN_VARIABLE_PULSE_API_URL", "http://127.0.0.1:1")]);
+    assert_eq!(failing.status.code(), Some(1), "{failing:?}");
+    assert!(String::from_utf8_lossy(&failing.stderr).contains("component `relay` failed"));
+
+    let unknown = run_cron(&state_dir, "nope", "1795436100", &[]);
+    assert!(!unknown.status.success());
+}
