@@ -45,9 +45,12 @@ pub struct Host {
     pub base_url: String,
     pub state_dir: PathBuf,
     stderr: Arc<Mutex<String>>,
+    stdout: Arc<Mutex<String>>,
 }
 
 pub struct HostOptions {
+    /// The application manifest; the repository's spin.toml when `None`.
+    pub manifest: Option<PathBuf>,
     pub state_dir: PathBuf,
     pub env: Vec<(String, String)>,
     pub extra_args: Vec<String>,
@@ -55,7 +58,7 @@ pub struct HostOptions {
 
 impl Default for HostOptions {
     fn default() -> Self {
-        Self { state_dir: temp_dir("state"), env: vec![], extra_args: vec!["--disable-cron".into()] }
+        Self { manifest: None, state_dir: temp_dir("state"), env: vec![], extra_args: vec!["--disable-cron".into()] }
     }
 }
 
@@ -70,6 +73,7 @@ impl Host {
             .args(["up", "--listen", "127.0.0.1:0", "--state-dir"])
             .arg(&opts.state_dir)
             .args(&opts.extra_args)
+            .args(opts.manifest.iter().flat_map(|m| [std::ffi::OsStr::new("--from"), m.as_os_str()]))
             .envs(opts.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -100,14 +104,39 @@ impl Host {
                 }
             }
         };
-        // Keep draining stdout so the host never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Host { child, base_url, state_dir: opts.state_dir, stderr }
+        // Keep draining stdout (where guests print) so the host never blocks on a full pipe.
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let out_sink = stdout.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let mut out = out_sink.lock().unwrap();
+                out.push_str(&line);
+                out.push('\n');
+            }
+        });
+        Host { child, base_url, state_dir: opts.state_dir, stderr, stdout }
     }
 
     /// What the host has written to stderr so far (its log).
     pub fn log(&self) -> String {
         self.stderr.lock().unwrap().clone()
+    }
+
+    /// What guests have printed to stdout so far.
+    pub fn output(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    /// Polls `check` on the host's stdout until it holds or `timeout` passes.
+    pub fn wait_for_output(&self, timeout: Duration, check: impl Fn(&str) -> bool) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if check(&self.output()) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        check(&self.output())
     }
 
     pub fn is_running(&mut self) -> bool {
