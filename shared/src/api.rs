@@ -6,6 +6,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::ids::{nice_slugid, HookGroupId, HookId};
 use crate::model::{HookCreationRequest, HookDefinition, HookRecord};
 use crate::platform::{Clock, KeyValue};
+use crate::schedule::Schedule;
 use crate::render::{iso_time, render_task, FireContext, FiredBy, Rendered};
 use percent_encoding::percent_decode_str;
 use serde_json::{json, Value};
@@ -191,6 +192,7 @@ impl Service<'_> {
         if req.hook_id.as_deref().is_some_and(|x| x != h.as_str()) {
             return Err(ApiError::new(ErrorCode::InputError, "Hook Ids do not match"));
         }
+        Schedule::parse(&req.schedule).map_err(|e| ApiError::new(ErrorCode::InputError, e.to_string()))?;
         let definition = HookDefinition {
             hook_group_id: g.to_string(),
             hook_id: h.to_string(),
@@ -316,6 +318,20 @@ mod tests {
         let conflict = svc.handle(&request("PUT", "/api/hooks/v1/hooks/g/h", changed));
         assert_eq!(conflict.status, 409);
         assert_eq!(conflict.body_json()["code"], "RequestConflict");
+    }
+
+    #[test]
+    fn bad_schedules_are_refused_with_the_entry_named() {
+        let kv = MemoryStore::default();
+        let clock = FixedClock::at("2026-11-23T12:00:00Z");
+        let svc = Service { kv: &kv, clock: &clock };
+        let mut body = hook_body();
+        body["schedule"] = json!(["0 0 9 * * 1-5", "0 0 3 0 * *"]);
+        let refused = svc.handle(&request("PUT", "/api/hooks/v1/hooks/g/h", body));
+        assert_eq!(refused.status, 400);
+        assert_eq!(refused.body_json()["code"], "InputError");
+        assert!(refused.body_json()["message"].as_str().unwrap().contains("\"0 0 3 0 * *\""));
+        assert!(kv.get("hook/g/h").unwrap().is_none());
     }
 
     #[test]

@@ -8,4 +8,5 @@ pub mod ids;
 pub mod model;
 pub mod platform;
 pub mod render;
+pub mod schedule;
 pub mod scopes;
