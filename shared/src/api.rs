@@ -7,6 +7,7 @@ use crate::ids::{nice_slugid, HookGroupId, HookId};
 use crate::model::{HookCreationRequest, HookDefinition, HookRecord};
 use crate::platform::{Clock, KeyValue};
 use crate::schedule::Schedule;
+use crate::trigger_schema::TriggerSchema;
 use crate::render::{iso_time, render_task, FireContext, FiredBy, Rendered};
 use percent_encoding::percent_decode_str;
 use serde_json::{json, Value};
@@ -193,6 +194,7 @@ impl Service<'_> {
             return Err(ApiError::new(ErrorCode::InputError, "Hook Ids do not match"));
         }
         Schedule::parse(&req.schedule).map_err(|e| ApiError::new(ErrorCode::InputError, e.to_string()))?;
+        TriggerSchema::compile(&req.trigger_schema).map_err(|e| ApiError::new(ErrorCode::InputError, e.to_string()))?;
         let definition = HookDefinition {
             hook_group_id: g.to_string(),
             hook_id: h.to_string(),
@@ -220,6 +222,9 @@ impl Service<'_> {
 
     fn trigger_hook(&self, g: &HookGroupId, h: &HookId, payload: Value) -> Result<Value, ApiError> {
         let hook = self.load_hook(g, h)?;
+        TriggerSchema::compile(&hook.definition.trigger_schema)
+            .and_then(|schema| schema.validate(&payload))
+            .map_err(|e| ApiError::new(ErrorCode::InputError, e.to_string()))?;
         let task_id = nice_slugid();
         let ctx = FireContext { fired_by: FiredBy::TriggerHook, payload: Some(payload), client_id: None };
         match render_task(&hook.definition.task, &ctx, &task_id, self.clock.now()) {
@@ -246,7 +251,8 @@ mod tests {
     fn hook_body() -> Value {
         json!({
             "metadata": {"name": "n", "description": "d", "owner": "o@example.com"},
-            "task": {"payload": {"v": "${payload.v}"}, "provisionerId": "p", "workerType": "w"}
+            "task": {"payload": {"v": "${payload.v}"}, "provisionerId": "p", "workerType": "w"},
+            "triggerSchema": {"type": "object"}
         })
     }
 
@@ -260,7 +266,11 @@ mod tests {
         assert_eq!(created.status, 200, "{:?}", created.body_json());
         assert_eq!(created.body_json()["hookId"], "a/b");
         assert_eq!(created.body_json()["metadata"]["emailOnError"], true);
-        assert_eq!(created.body_json()["triggerSchema"], json!({"type": "object", "additionalProperties": false}));
+        assert_eq!(created.body_json()["triggerSchema"], json!({"type": "object"}));
+        let mut plain = hook_body();
+        plain.as_object_mut().unwrap().remove("triggerSchema");
+        let defaulted = svc.handle(&request("PUT", "/api/hooks/v1/hooks/g/plain", plain));
+        assert_eq!(defaulted.body_json()["triggerSchema"], json!({"type": "object", "additionalProperties": false}));
 
         let got = svc.handle(&request("GET", "/api/hooks/v1/hooks/g/a%2Fb", json!(null)));
         assert_eq!(got.body_json(), created.body_json());
@@ -332,6 +342,28 @@ mod tests {
         assert_eq!(refused.body_json()["code"], "InputError");
         assert!(refused.body_json()["message"].as_str().unwrap().contains("\"0 0 3 0 * *\""));
         assert!(kv.get("hook/g/h").unwrap().is_none());
+    }
+
+    #[test]
+    fn trigger_schemas_are_checked_at_create_and_payloads_at_trigger() {
+        let kv = MemoryStore::default();
+        let clock = FixedClock::at("2026-11-23T12:00:00Z");
+        let svc = Service { kv: &kv, clock: &clock };
+        let mut bad = hook_body();
+        bad["triggerSchema"] = json!({"type": "beer"});
+        let refused = svc.handle(&request("PUT", "/api/hooks/v1/hooks/g/h", bad));
+        assert_eq!(refused.status, 400);
+        assert!(refused.body_json()["message"].as_str().unwrap().starts_with("triggerSchema is not a valid JSON schema:"));
+
+        let mut body = hook_body();
+        body["triggerSchema"] = json!({"type": "object", "properties": {"v": {"type": "string"}}, "additionalProperties": false});
+        assert_eq!(svc.handle(&request("PUT", "/api/hooks/v1/hooks/g/h", body)).status, 200);
+        let rejected = svc.handle(&request("POST", "/api/hooks/v1/hooks/g/h/trigger", json!({"v": 1, "w": 2})));
+        assert_eq!(rejected.status, 400);
+        let message = rejected.body_json()["message"].as_str().unwrap().to_string();
+        assert!(message.contains("data/v:") && message.contains("'w' was unexpected"), "{message}");
+        assert!(!kv.0.lock().unwrap().keys().any(|k| k.starts_with("task/")), "no task for a rejected payload");
+        assert_eq!(svc.handle(&request("POST", "/api/hooks/v1/hooks/g/h/trigger", json!({"v": "ok"}))).status, 200);
     }
 
     #[test]

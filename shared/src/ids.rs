@@ -85,6 +85,30 @@ pub fn slugid_from_bytes(mut bytes: [u8; 16]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// A slugid derived from `parts` (e.g. a hook's id and a message id): the same parts
+/// always give the same taskId, so a redelivered message or a retried fire creates the
+/// same task, which the Queue then recognises. Parts are length-prefixed so that
+/// (`ab`, `c`) and (`a`, `bc`) differ.
+pub fn slugid_from_parts(parts: &[&[u8]]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part);
+    }
+    let digest = hasher.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    slugid_from_bytes(bytes)
+}
+
+/// Compares two secrets (tokens, MACs) in time that depends only on their lengths, so a
+/// caller cannot learn a secret byte by byte from response times.
+pub fn secrets_equal(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
 /// Whether `s` has the shape of a v4 slugid (the pattern the Queue enforces on taskIds).
 pub fn is_slugid(s: &str) -> bool {
     let b = s.as_bytes();
@@ -123,5 +147,22 @@ mod tests {
         assert_eq!(slugid_from_bytes([0xff; 16]), slugid_from_bytes([0xff; 16]));
         assert!(is_slugid(&slugid_from_bytes([0xff; 16])));
         assert!(!is_slugid("not-a-slugid"));
+    }
+
+    #[test]
+    fn derived_slugids_are_deterministic_and_separated() {
+        let a = slugid_from_parts(&[b"hook-id:g/h", b"message-1"]);
+        assert_eq!(a, slugid_from_parts(&[b"hook-id:g/h", b"message-1"]));
+        assert!(is_slugid(&a));
+        assert_ne!(a, slugid_from_parts(&[b"hook-id:g/h", b"message-2"]));
+        assert_ne!(slugid_from_parts(&[b"ab", b"c"]), slugid_from_parts(&[b"a", b"bc"]));
+    }
+
+    #[test]
+    fn secret_comparison() {
+        assert!(secrets_equal(b"token", b"token"));
+        assert!(!secrets_equal(b"token", b"tokeN"));
+        assert!(!secrets_equal(b"token", b"token2"));
+        assert!(secrets_equal(b"", b""));
     }
 }

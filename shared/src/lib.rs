@@ -10,3 +10,4 @@ pub mod platform;
 pub mod render;
 pub mod schedule;
 pub mod scopes;
+pub mod trigger_schema;
