@@ -6,7 +6,8 @@
 //! the Auth service's role resolver.
 
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use rustc_hash::FxHashSet as HashSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -37,6 +38,8 @@ pub struct ScopeSet {
     exact: HashSet<String>,
     /// For each scope `p*` in the set, `p`.
     star_prefixes: HashSet<String>,
+    /// The distinct lengths of `star_prefixes`, ascending: a check probes only these.
+    prefix_lengths: Vec<usize>,
 }
 
 impl ScopeSet {
@@ -50,6 +53,9 @@ impl ScopeSet {
 
     pub fn insert(&mut self, scope: &str) {
         if let Some(prefix) = scope.strip_suffix('*') {
+            if let Err(at) = self.prefix_lengths.binary_search(&prefix.len()) {
+                self.prefix_lengths.insert(at, prefix.len());
+            }
             self.star_prefixes.insert(prefix.to_string());
         }
         self.exact.insert(scope.to_string());
@@ -59,12 +65,15 @@ impl ScopeSet {
         if self.exact.contains(required) {
             return true;
         }
-        if self.star_prefixes.is_empty() {
-            return false;
-        }
-        (0..=required.len())
-            .filter(|&i| required.is_char_boundary(i))
-            .any(|i| self.star_prefixes.contains(&required[..i]))
+        self.has_star_prefix_of(required, required.len() + 1)
+    }
+
+    /// Whether some `p*` in the set has `p` a prefix of `s` shorter than `limit`.
+    fn has_star_prefix_of(&self, s: &str, limit: usize) -> bool {
+        self.prefix_lengths
+            .iter()
+            .take_while(|&&len| len < limit && len <= s.len())
+            .any(|&len| s.is_char_boundary(len) && self.star_prefixes.contains(&s[..len]))
     }
 
     pub fn len(&self) -> usize {
@@ -89,9 +98,7 @@ impl ScopeSet {
                     Some(own) => own.len(), // only strictly shorter prefixes
                     None => s.len() + 1,    // any prefix, `s` itself included (`s*` covers `s`)
                 };
-                !(0..limit.min(s.len() + 1))
-                    .filter(|&i| s.is_char_boundary(i))
-                    .any(|i| self.star_prefixes.contains(&s[..i]))
+                !self.has_star_prefix_of(s, limit)
             })
             .cloned()
             .collect();
@@ -250,11 +257,14 @@ pub struct Role {
 #[derive(Debug, Clone, Default)]
 pub struct Roles {
     roles: Vec<Role>,
+    /// `assume:<roleId>` for each role, built once rather than per check.
+    assume_scopes: Vec<String>,
 }
 
 impl Roles {
     pub fn new(roles: Vec<Role>) -> Self {
-        Self { roles }
+        let assume_scopes = roles.iter().map(|r| format!("assume:{}", r.role_id)).collect();
+        Self { roles, assume_scopes }
     }
 
     /// The scopes a role grants for the scope `assumed` that selected it.
@@ -308,10 +318,9 @@ impl Roles {
             if !done.insert(scope.clone()) {
                 continue;
             }
-            for role in &self.roles {
-                let assume_role = format!("assume:{}", role.role_id);
-                let selected = satisfies(&scope, &assume_role)
-                    || (role.role_id.ends_with('*') && satisfies(&assume_role, &scope));
+            for (role, assume_role) in self.roles.iter().zip(&self.assume_scopes) {
+                let selected = satisfies(&scope, assume_role)
+                    || (role.role_id.ends_with('*') && satisfies(assume_role, &scope));
                 if selected {
                     granted.clear();
                     Self::grant(role, &scope, &mut granted);

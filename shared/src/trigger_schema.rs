@@ -2,8 +2,8 @@
 //! (SPEC §5.1 step 3, §5.10 step 4), with the `jsonschema` crate built without network or
 //! file resolution, so a schema can never make the service fetch anything.
 //!
-//! Decisions: schemas are read as draft-07 (what upstream's Ajv uses) unless they name
-//! another draft in `$schema`; formats are checked; defaults in the schema are *not*
+//! Decisions: schemas are JSON Schema draft-07 (what upstream's Ajv uses; a `$schema`
+//! naming another draft is refused rather than silently read as draft-07); formats are checked; defaults in the schema are *not*
 //! applied to payloads (as upstream does, whatever its docs say); every error is listed
 //! with the path it concerns (upstream's meta-validation printed `Property undefined`).
 
@@ -26,32 +26,20 @@ fn location(path: &str) -> String {
     }
 }
 
-fn draft_of(schema: &Value) -> Result<Draft, TriggerSchemaError> {
-    let Some(uri) = schema.get("$schema") else { return Ok(Draft::Draft7) };
-    let uri = uri.as_str().unwrap_or_default().trim_end_matches('#');
-    Ok(match uri {
-        "http://json-schema.org/draft-04/schema" => Draft::Draft4,
-        "http://json-schema.org/draft-06/schema" => Draft::Draft6,
-        "http://json-schema.org/draft-07/schema" => Draft::Draft7,
-        "https://json-schema.org/draft/2019-09/schema" => Draft::Draft201909,
-        "https://json-schema.org/draft/2020-12/schema" => Draft::Draft202012,
-        other => {
-            return Err(TriggerSchemaError::InvalidSchema(vec![format!(
-                "* $schema {other:?} is not a JSON Schema draft taskhooks knows (draft-04 to 2020-12)"
-            )]))
-        }
-    })
+/// Only draft-07 (upstream's dialect): each further draft's meta-schema validator adds
+/// hundreds of KB to every component that links this crate.
+fn check_dialect(schema: &Value) -> Result<(), TriggerSchemaError> {
+    match schema.get("$schema").map(|v| v.as_str().unwrap_or_default().trim_end_matches('#')) {
+        None | Some("http://json-schema.org/draft-07/schema") => Ok(()),
+        Some(other) => Err(TriggerSchemaError::InvalidSchema(vec![format!(
+            "* $schema {other:?} is not supported: trigger schemas are JSON Schema draft-07 \
+             (omit $schema or use http://json-schema.org/draft-07/schema#)"
+        )])),
+    }
 }
 
-fn meta_errors(draft: Draft, schema: &Value) -> Vec<String> {
-    let validator = match draft {
-        Draft::Draft4 => jsonschema::draft4::meta::validator(),
-        Draft::Draft6 => jsonschema::draft6::meta::validator(),
-        Draft::Draft201909 => jsonschema::draft201909::meta::validator(),
-        Draft::Draft202012 => jsonschema::draft202012::meta::validator(),
-        _ => jsonschema::draft7::meta::validator(),
-    };
-    validator
+fn meta_errors(schema: &Value) -> Vec<String> {
+    jsonschema::draft7::meta::validator()
         .iter_errors(schema)
         .map(|e| format!("* {}: {e}", location(e.instance_path().as_str()).replacen("data", "triggerSchema", 1)))
         .collect()
@@ -70,13 +58,13 @@ impl TriggerSchema {
         if !schema.is_object() {
             return Err(TriggerSchemaError::InvalidSchema(vec!["* triggerSchema must be an object".into()]));
         }
-        let draft = draft_of(schema)?;
-        let errors = meta_errors(draft, schema);
+        check_dialect(schema)?;
+        let errors = meta_errors(schema);
         if !errors.is_empty() {
             return Err(TriggerSchemaError::InvalidSchema(errors));
         }
         let validator = jsonschema::options()
-            .with_draft(draft)
+            .with_draft(Draft::Draft7)
             .should_validate_formats(true)
             .build(schema)
             .map_err(|e| TriggerSchemaError::InvalidSchema(vec![format!("* {e}")]))?;
@@ -184,6 +172,7 @@ mod tests {
         assert!(TriggerSchema::compile(&json!({"properties": {"a": {"minLength": -1}}})).is_err());
         assert!(TriggerSchema::compile(&json!("a string")).is_err());
         assert!(TriggerSchema::compile(&json!({"$schema": "https://example.com/mine"})).is_err());
+        assert!(TriggerSchema::compile(&json!({"$schema": "http://json-schema.org/draft-07/schema#", "type": "object"})).is_ok());
     }
 
     #[test]
