@@ -4,7 +4,7 @@
 
 use crate::error::{ApiError, ErrorCode};
 use crate::ids::{nice_slugid, HookGroupId, HookId};
-use crate::model::{HookCreationRequest, HookDefinition, HookRecord};
+use crate::model::{HookCreationRequest, HookDefinition, HookRecord, TriggerHookResponse};
 use crate::platform::{Clock, KeyValue};
 use crate::schedule::Schedule;
 use crate::trigger_schema::TriggerSchema;
@@ -187,6 +187,8 @@ impl Service<'_> {
     fn create_hook(&self, g: &HookGroupId, h: &HookId, payload: Value) -> Result<Value, ApiError> {
         let req: HookCreationRequest = serde_json::from_value(payload)
             .map_err(|e| ApiError::new(ErrorCode::InputValidationError, e.to_string()))?;
+        req.check_constraints()
+            .map_err(|errors| ApiError::new(ErrorCode::InputValidationError, errors.join("\n")))?;
         if req.hook_group_id.as_deref().is_some_and(|x| x != g.as_str()) {
             return Err(ApiError::new(ErrorCode::InputError, "Hook Group Ids do not match"));
         }
@@ -228,10 +230,10 @@ impl Service<'_> {
         let task_id = nice_slugid();
         let ctx = FireContext { fired_by: FiredBy::TriggerHook, payload: Some(payload), client_id: None };
         match render_task(&hook.definition.task, &ctx, &task_id, self.clock.now()) {
-            Ok(Rendered::Declined) => Ok(json!({})),
+            Ok(Rendered::Declined) => Ok(serde_json::to_value(TriggerHookResponse::Declined {}).expect("serialises")),
             Ok(Rendered::Task(task)) => {
                 self.kv.set(&task_key(&task_id), &serde_json::to_vec(&Value::Object(task)).expect("serialises"))?;
-                Ok(json!({"taskId": task_id, "status": {"taskId": task_id}}))
+                Ok(serde_json::to_value(TriggerHookResponse::created(&task_id)).expect("serialises"))
             }
             Err(e) => Err(ApiError::new(ErrorCode::InputError, format!("While firing hook:\n{e}"))),
         }
