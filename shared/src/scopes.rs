@@ -182,6 +182,58 @@ impl ScopeExpr {
         }
     }
 
+    /// Whether a plain list of scopes satisfies the expression, without building a
+    /// [`ScopeSet`]: the expression's few leaf scopes are indexed instead, and the list is
+    /// streamed past them once. This is the fast path for "does this caller's (expanded)
+    /// scope list satisfy this endpoint's expression", where the list is long and the
+    /// expression short.
+    pub fn satisfied_by_list<S: AsRef<str>>(&self, scopes: &[S]) -> bool {
+        let mut leaves: Vec<&str> = Vec::new();
+        self.collect_leaves(&mut leaves);
+        let mut index: rustc_hash::FxHashMap<&str, Vec<usize>> = Default::default();
+        for (i, leaf) in leaves.iter().enumerate() {
+            index.entry(leaf).or_default().push(i);
+        }
+        let mut satisfied = vec![false; leaves.len()];
+        for given in scopes {
+            let given = given.as_ref();
+            if let Some(hits) = index.get(given) {
+                for &i in hits {
+                    satisfied[i] = true;
+                }
+            }
+            if let Some(prefix) = given.strip_suffix('*') {
+                for (i, leaf) in leaves.iter().enumerate() {
+                    if leaf.starts_with(prefix) {
+                        satisfied[i] = true;
+                    }
+                }
+            }
+        }
+        let mut next = 0;
+        self.evaluate_leaves(&satisfied, &mut next)
+    }
+
+    fn collect_leaves<'a>(&'a self, out: &mut Vec<&'a str>) {
+        match self {
+            ScopeExpr::Scope(s) => out.push(s),
+            ScopeExpr::AllOf(items) | ScopeExpr::AnyOf(items) => items.iter().for_each(|e| e.collect_leaves(out)),
+        }
+    }
+
+    /// Evaluates with leaf results in `collect_leaves` order; every leaf is consumed so
+    /// that `next` stays aligned (no short-circuit).
+    fn evaluate_leaves(&self, satisfied: &[bool], next: &mut usize) -> bool {
+        match self {
+            ScopeExpr::Scope(_) => {
+                *next += 1;
+                satisfied[*next - 1]
+            }
+            ScopeExpr::AllOf(items) => items.iter().fold(true, |acc, e| e.evaluate_leaves(satisfied, next) && acc),
+            ScopeExpr::AnyOf(items) => items.iter().fold(false, |acc, e| e.evaluate_leaves(satisfied, next) || acc),
+        }
+    }
+
     /// The part of the expression that `scopes` does not satisfy, or `None` when it is
     /// satisfied: an `AllOf` keeps only its unsatisfied members, an unsatisfied `AnyOf`
     /// stays whole (any one of its members would do).
@@ -534,6 +586,22 @@ mod properties {
         ) {
             let by_definition = scopes.iter().any(|g| satisfies(g, &required));
             prop_assert_eq!(ScopeSet::new(&scopes).satisfies(&required), by_definition);
+        }
+
+        #[test]
+        fn list_and_set_satisfaction_agree(
+            scopes in prop::collection::vec(scope(), 0..10),
+            leaves in prop::collection::vec(scope(), 1..6),
+            shape in 0u8..4,
+        ) {
+            let leaf = |i: usize| ScopeExpr::Scope(leaves[i % leaves.len()].clone());
+            let expr = match shape {
+                0 => leaf(0),
+                1 => ScopeExpr::AllOf((0..leaves.len()).map(leaf).collect()),
+                2 => ScopeExpr::AnyOf((0..leaves.len()).map(leaf).collect()),
+                _ => ScopeExpr::AllOf(vec![leaf(0), ScopeExpr::AnyOf((1..leaves.len()).map(leaf).collect())]),
+            };
+            prop_assert_eq!(expr.satisfied_by_list(&scopes), expr.satisfied_by(&ScopeSet::new(&scopes)));
         }
 
         #[test]
