@@ -137,10 +137,8 @@ impl KvStores {
             }
             let path = match config.key_value_store.get(&label) {
                 Some(StoreConfig::Spin { path: Some(p) }) => base_dir.join(p),
-                Some(StoreConfig::Spin { path: None }) | None if label == "default" => {
-                    state_dir.join("sqlite_key_value.db")
-                }
                 Some(StoreConfig::Spin { path: None }) => state_dir.join("sqlite_key_value.db"),
+                None if label == "default" => state_dir.join("sqlite_key_value.db"),
                 None => bail!(
                     "key-value store `{label}` is not configured: add [key_value_store.{label}] \
                      to the runtime config file"

@@ -143,6 +143,7 @@ async fn run(opts: Options) -> Result<()> {
         .map(|t| routes::Route::parse(&t.route, &t.component))
         .collect::<Result<Vec<_>>>()?;
     let mut http_components: Vec<String> = routes.iter().map(|r| r.component.clone()).collect();
+    http_components.sort();
     http_components.dedup();
     let router = routes::Router::new(routes.clone())?;
     let trigger = Arc::new(http_server::HttpTrigger::new(app.clone(), router, &http_components)?);
