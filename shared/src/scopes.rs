@@ -7,7 +7,7 @@
 
 use serde_json::{json, Value};
 use rustc_hash::FxHashSet as HashSet;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -102,7 +102,7 @@ impl ScopeSet {
             })
             .cloned()
             .collect();
-        out.sort();
+        out.sort_unstable();
         out
     }
 
@@ -194,10 +194,21 @@ impl ScopeExpr {
         for (i, leaf) in leaves.iter().enumerate() {
             index.entry(leaf).or_default().push(i);
         }
+        // Bit n set = some leaf is n bytes long (n < 128): most given scopes can then be
+        // ruled out as exact matches without hashing them.
+        let mut leaf_lengths = 0u128;
+        let mut long_leaves = false;
+        for leaf in &leaves {
+            match leaf.len() {
+                n if n < 128 => leaf_lengths |= 1 << n,
+                _ => long_leaves = true,
+            }
+        }
         let mut satisfied = vec![false; leaves.len()];
         for given in scopes {
             let given = given.as_ref();
-            if let Some(hits) = index.get(given) {
+            let may_equal = if given.len() < 128 { leaf_lengths & (1 << given.len()) != 0 } else { long_leaves };
+            if let Some(hits) = may_equal.then(|| index.get(given)).flatten() {
                 for &i in hits {
                     satisfied[i] = true;
                 }
@@ -357,7 +368,7 @@ impl Roles {
                 queue.push(s.to_string());
             }
         }
-        let mut done: BTreeSet<String> = BTreeSet::new();
+        let mut done: HashSet<String> = HashSet::default();
         let mut granted = Vec::new();
         while let Some(scope) = queue.pop() {
             // Only `assume:...` scopes, or star scopes wide enough to cover `assume:`
@@ -367,7 +378,7 @@ impl Roles {
             if !can_assume {
                 continue;
             }
-            if !done.insert(scope.clone()) {
+            if done.contains(&scope) {
                 continue;
             }
             for (role, assume_role) in self.roles.iter().zip(&self.assume_scopes) {
@@ -384,6 +395,7 @@ impl Roles {
                     }
                 }
             }
+            done.insert(scope);
         }
         set.normalized()
     }
