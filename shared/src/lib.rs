@@ -1,6 +1,19 @@
 //! taskhooks' domain logic, shared by every component and testable natively: the hook
-//! model, identifiers, JSON-e rendering, the API over a key-value store, and the platform
-//! traits (key-value store, clock) that components implement over Spin.
+//! model, identifiers, JSON-e rendering, scope algebra, schedules, trigger schemas, the
+//! API over a key-value store, and the platform traits (key-value store, clock) that
+//! components implement over Spin.
+//!
+//! # Decisions on upstream quirks (SPEC §15)
+//!
+//! | quirk | decision | where |
+//! | --- | --- | --- |
+//! | 3: re-creating a hook without `bindings` is a 409 | fixed: omitted and `[]` are the same | [`api`] |
+//! | 7: `triggerSchema` defaults are not applied to payloads | kept (what upstream does) | [`trigger_schema`] |
+//! | 8: `now` is a JS Date, so `${now}` fails | fixed: `now` is an ISO-8601 string | [`render`] |
+//! | 9: cron in the server's zone; `""` = every minute; 5 fields accepted | UTC always; `""` refused; 5 fields kept | [`schedule`] |
+//! | 16: meta-validation errors say `Property undefined` | fixed: each error names its path | [`trigger_schema`] |
+//! | 17: `H` re-randomised at every evaluation | refused (with `L`, `W`, `#`) | [`schedule`] |
+//! | render errors (json-e crate gives no location) | the failing template path is found and named, upstream's form | [`render`] |
 
 pub mod api;
 pub mod error;

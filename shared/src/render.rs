@@ -88,6 +88,32 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
+/// Finds where a template that failed to render fails: the first part that fails when
+/// rendered on its own, as a path in upstream's form (`template.payload.env[1]`). The
+/// `json-e` crate reports only why, not where. An operator object (`$let`, `$map`, ...)
+/// is one unit, so variables it binds stay in scope for everything inside it.
+fn locate_failure(
+    template: &Value,
+    path: &str,
+    fails: &dyn Fn(&Value) -> bool,
+) -> Option<String> {
+    match template {
+        Value::Object(o) if o.keys().any(|k| k.starts_with('$') && !k.starts_with("$$")) => {
+            fails(template).then(|| path.to_string())
+        }
+        Value::Object(o) => o.iter().find_map(|(k, v)| {
+            if k.contains("${") && fails(&Value::String(k.clone())) {
+                Some(format!("{path}[{k:?}]"))
+            } else {
+                locate_failure(v, &format!("{path}.{k}"), fails)
+            }
+        }),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| locate_failure(v, &format!("{path}[{i}]"), fails)),
+        Value::String(s) if s.contains("${") => fails(template).then(|| path.to_string()),
+        _ => None,
+    }
+}
+
 /// Renders `template` for one fire with `taskId` and `now`, then fills in the defaults
 /// for `created`, `deadline`, `expires` and `taskGroupId` where they are falsy.
 pub fn render_task(
@@ -107,9 +133,17 @@ pub fn render_task(
     if let Some(client_id) = ctx.client_id.as_deref().filter(|c| !c.is_empty()) {
         context.insert("clientId".into(), json!(client_id));
     }
-    let wrapped = json!({"$let": {"now": now_iso}, "in": Value::Object(template.clone())});
-    let rendered = json_e::render(&wrapped, &Value::Object(context))
-        .map_err(|e| RenderError::Template(e.to_string()))?;
+    let context = Value::Object(context);
+    let render_with_now = |t: &Value| json_e::render(&json!({"$let": {"now": now_iso}, "in": t}), &context);
+    let template = Value::Object(template.clone());
+    let rendered = render_with_now(&template).map_err(|e| {
+        let why = e.to_string();
+        let why = why.strip_prefix("Interpreter Error: ").or_else(|| why.strip_prefix("Template Error: ")).unwrap_or(&why);
+        match locate_failure(&template, "template", &|t| render_with_now(t).is_err()) {
+            Some(path) => RenderError::Template(format!("InterpreterError at {path}: {why}")),
+            None => RenderError::Template(format!("InterpreterError: {why}")),
+        }
+    })?;
     if is_falsy(&rendered) {
         return Ok(Rendered::Declined);
     }
@@ -180,7 +214,15 @@ mod tests {
     fn scheduled_fires_have_no_payload_and_errors_name_the_problem() {
         let t = obj(json!({"env": {"$eval": "payload.x"}}));
         let err = render_task(&t, &ctx(FiredBy::Schedule, None), "x", at()).unwrap_err();
-        assert!(err.to_string().contains("payload"), "{err}");
+        assert_eq!(err.to_string(), "InterpreterError at template.env: unknown context value payload");
+        // The path goes down through plain objects and arrays to the failing string.
+        let t = obj(json!({"payload": {"env": ["ok ${taskId}", "bad ${nope}"]}}));
+        let err = render_task(&t, &ctx(FiredBy::TriggerHook, Some(json!({}))), "x", at()).unwrap_err();
+        assert_eq!(err.to_string(), "InterpreterError at template.payload.env[1]: unknown context value nope");
+        // Variables bound by an operator stay in scope: the whole `$map` is the unit.
+        let t = obj(json!({"cmds": {"$map": [1, 2], "each(n)": "${n + missing}"}}));
+        let err = render_task(&t, &ctx(FiredBy::TriggerHook, Some(json!({}))), "x", at()).unwrap_err();
+        assert!(err.to_string().starts_with("InterpreterError at template.cmds: "), "{err}");
     }
 
     #[test]

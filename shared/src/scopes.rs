@@ -543,6 +543,37 @@ mod tests {
     }
 
     #[test]
+    fn a_hook_role_in_practice() {
+        // SPEC §13 rule 9: hook proj-x/nightly creates a task for proj-x/ci with
+        // `scopes: ["secrets:get:proj-x/token"]` at the default priority.
+        let roles = Roles::new(vec![Role {
+            role_id: "hook-id:proj-x/*".into(),
+            scopes: vec!["secrets:get:proj-x/*".into(), "queue:create-task:highest:proj-x/*".into(),
+                         "queue:create-task:project:none".into(), "queue:scheduler-id:-".into()],
+        }]);
+        let priorities = ["highest", "very-high", "high", "medium", "low", "very-low", "lowest"];
+        let queue_requires = ScopeExpr::AllOf(vec![
+            ScopeExpr::Scope("secrets:get:proj-x/token".into()),
+            ScopeExpr::Scope("queue:create-task:project:none".into()),
+            ScopeExpr::Scope("queue:scheduler-id:-".into()),
+            ScopeExpr::AnyOf(priorities.iter().map(|p| ScopeExpr::Scope(format!("queue:create-task:{p}:proj-x/ci"))).collect()),
+        ]);
+        let hook_scopes = roles.expand(["assume:hook-id:proj-x/nightly"]);
+        assert!(queue_requires.satisfied_by_list(&hook_scopes), "{hook_scopes:?}");
+        // Another project's hook gets none of it.
+        let other = roles.expand(["assume:hook-id:proj-y/nightly"]);
+        assert_eq!(queue_requires.unsatisfied(&ScopeSet::new(&other)), Some(queue_requires.clone()));
+        // Creating the hook needs both scopes; triggering needs only the trigger scope.
+        let create = ScopeExpr::AllOf(vec![
+            ScopeExpr::Scope("hooks:modify-hook:proj-x/nightly".into()),
+            ScopeExpr::Scope("assume:hook-id:proj-x/nightly".into()),
+        ]);
+        assert!(!create.satisfied_by_list(&["hooks:modify-hook:proj-x/*"]));
+        assert!(create.satisfied_by_list(&["hooks:modify-hook:proj-x/*", "assume:hook-id:proj-x/*"]));
+        assert!(ScopeExpr::Scope("hooks:trigger-hook:proj-x/nightly".into()).satisfied_by_list(&["hooks:trigger-hook:proj-x/nightly"]));
+    }
+
+    #[test]
     fn cycles_terminate() {
         let r = Roles::new(vec![
             Role { role_id: "a".into(), scopes: vec!["assume:b".into(), "x".into()] },
