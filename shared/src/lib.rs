@@ -17,6 +17,7 @@
 
 pub mod api;
 pub mod error;
+pub mod hawk;
 pub mod ids;
 pub mod model;
 pub mod platform;
