@@ -146,6 +146,118 @@ pub fn parse_bewit(bewit: &str) -> Result<Bewit, HawkError> {
     })
 }
 
+/// The decoded `ext` attribute: Taskcluster's certificate and authorizedScopes.
+#[derive(Debug, Clone, PartialEq, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ext {
+    pub certificate: Option<Certificate>,
+    pub authorized_scopes: Option<Vec<String>>,
+}
+
+/// Decodes `ext`: base64 JSON, in either alphabet (the Python client sends URL-safe, the
+/// JavaScript client standard), with or without padding.
+pub fn decode_ext(ext: &str) -> Result<Ext, CredentialError> {
+    let normal: String = ext.trim_end_matches('=').chars().map(|c| match c { '-' => '+', '_' => '/', c => c }).collect();
+    let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(normal)
+        .map_err(|_| CredentialError::BadExt("ext is not base64".into()))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|_| CredentialError::BadExt("ext is not JSON".into()))?;
+    if !value.is_object() {
+        return Err(CredentialError::BadExt("ext must be a JSON object".into()));
+    }
+    serde_json::from_value(value).map_err(|e| CredentialError::BadExt(e.to_string()))
+}
+
+/// A temporary-credentials certificate (carried in `ext.certificate`).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct Certificate {
+    pub version: u64,
+    pub scopes: Vec<String>,
+    /// Milliseconds since the epoch.
+    pub start: i64,
+    pub expiry: i64,
+    pub seed: String,
+    pub signature: String,
+    #[serde(default)]
+    pub issuer: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CredentialError {
+    #[error("bad ext: {0}")]
+    BadExt(String),
+    #[error("certificate: {0}")]
+    BadCertificate(String),
+}
+
+const FIVE_MINUTES_MS: i64 = 5 * 60 * 1000;
+const THIRTY_ONE_DAYS_MS: i64 = 31 * 24 * 60 * 60 * 1000;
+
+/// The temporary access token for a certificate: base64url, unpadded, of
+/// HMAC-SHA256(issuer's access token, seed).
+pub fn temporary_access_token(issuer_access_token: &[u8], seed: &str) -> String {
+    let mut m = Hmac::<Sha256>::new_from_slice(issuer_access_token).expect("any key length");
+    m.update(seed.as_bytes());
+    URL_SAFE_NO_PAD.encode(m.finalize().into_bytes())
+}
+
+impl Certificate {
+    /// Who issued it: `issuer` for named credentials, else the Hawk `id` itself.
+    pub fn issuer_of<'a>(&'a self, hawk_id: &'a str) -> &'a str {
+        self.issuer.as_deref().unwrap_or(hawk_id)
+    }
+
+    fn signature_for(&self, hawk_id: &str, issuer_access_token: &[u8]) -> String {
+        let mut lines = vec![format!("version:{}", self.version)];
+        if let Some(issuer) = &self.issuer {
+            lines.push(format!("clientId:{hawk_id}"));
+            lines.push(format!("issuer:{issuer}"));
+        }
+        lines.push(format!("seed:{}", self.seed));
+        lines.push(format!("start:{}", self.start));
+        lines.push(format!("expiry:{}", self.expiry));
+        lines.push("scopes:".to_string());
+        lines.extend(self.scopes.iter().cloned());
+        let mut m = Hmac::<Sha256>::new_from_slice(issuer_access_token).expect("any key length");
+        m.update(lines.join("\n").as_bytes());
+        STANDARD.encode(m.finalize().into_bytes())
+    }
+
+    /// Checks the certificate's form, validity window and signature (SPEC §3.1) and
+    /// returns the temporary access token that must have signed the request. Whether
+    /// the issuer may grant these scopes is the caller's check (it needs the roles).
+    pub fn verify(&self, hawk_id: &str, issuer_access_token: &[u8], now_ms: i64) -> Result<String, CredentialError> {
+        let bad = |m: &str| Err(CredentialError::BadCertificate(m.to_string()));
+        if self.version != 1 {
+            return bad("version must be 1");
+        }
+        if self.seed.len() != 44 {
+            return bad("seed must be 44 characters");
+        }
+        if self.issuer.as_deref() == Some(hawk_id) {
+            return bad("a named certificate's issuer must differ from its clientId");
+        }
+        if !self.scopes.iter().all(|s| crate::scopes::is_valid_scope(s)) {
+            return bad("scopes must be printable ASCII");
+        }
+        if self.start > now_ms + FIVE_MINUTES_MS {
+            return bad("start is in the future");
+        }
+        if self.expiry < now_ms - FIVE_MINUTES_MS {
+            return bad("expired");
+        }
+        if self.expiry - self.start > THIRTY_ONE_DAYS_MS {
+            return bad("valid for more than 31 days");
+        }
+        let expected = self.signature_for(hawk_id, issuer_access_token);
+        if !crate::ids::secrets_equal(expected.as_bytes(), self.signature.as_bytes()) {
+            return bad("signature does not match");
+        }
+        Ok(temporary_access_token(issuer_access_token, &self.seed))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,6 +333,56 @@ mod tests {
         }
         assert_eq!(parse_bewit("not base64!"), Err(HawkError::BadBewit));
         assert_eq!(parse_bewit(&URL_SAFE_NO_PAD.encode("a\\b")), Err(HawkError::BadBewit));
+    }
+
+    #[test]
+    fn temporary_credentials_match_the_official_client() {
+        let v = vectors();
+        for case in v["temporaryCredentials"].as_array().unwrap() {
+            let issuer_token = case["issuerAccessToken"].as_str().unwrap().as_bytes();
+            let result = &case["result"];
+            let client_id = result["clientId"].as_str().unwrap();
+            let cert: Certificate = serde_json::from_str(result["certificate"].as_str().unwrap()).unwrap();
+            assert_eq!(cert.issuer_of(client_id), case["issuerClientId"].as_str().unwrap());
+            let during = cert.start + 1000;
+            let token = cert.verify(client_id, issuer_token, during).unwrap();
+            assert_eq!(token, result["accessToken"].as_str().unwrap());
+
+            // The Python client's URL-safe ext decodes to the same certificate.
+            let ext = decode_ext(case["extBase64"].as_str().unwrap()).unwrap();
+            assert_eq!(ext.certificate.as_ref(), Some(&cert));
+            assert_eq!(ext.authorized_scopes, Some(vec!["hooks:trigger-hook:g/h".to_string()]));
+
+            // Each rule refuses.
+            let err = |c: &Certificate, id: &str, key: &[u8], now: i64| c.verify(id, key, now).unwrap_err().to_string();
+            assert!(err(&cert, client_id, b"wrong issuer token", during).contains("signature"));
+            let mut widened = cert.clone();
+            widened.scopes.push("*".into());
+            assert!(err(&widened, client_id, issuer_token, during).contains("signature"));
+            assert!(err(&cert, client_id, issuer_token, cert.expiry + 6 * 60 * 1000).contains("expired"));
+            assert!(err(&cert, client_id, issuer_token, cert.start - 6 * 60 * 1000).contains("future"));
+            assert!(cert.verify(client_id, issuer_token, cert.expiry + 4 * 60 * 1000).is_ok(), "5 minutes of skew allowed");
+            let mut long = cert.clone();
+            long.expiry = long.start + THIRTY_ONE_DAYS_MS + 1;
+            assert!(err(&long, client_id, issuer_token, during).contains("31 days"));
+            let mut v2 = cert.clone();
+            v2.version = 2;
+            assert!(err(&v2, client_id, issuer_token, during).contains("version"));
+            if let Some(issuer) = &cert.issuer {
+                assert!(err(&cert, issuer, issuer_token, during).contains("differ"));
+            }
+        }
+    }
+
+    #[test]
+    fn ext_in_either_alphabet() {
+        let json = br#"{"authorizedScopes":["a>b?"]}"#;
+        for encoded in [STANDARD.encode(json), URL_SAFE.encode(json), URL_SAFE_NO_PAD.encode(json)] {
+            assert_eq!(decode_ext(&encoded).unwrap().authorized_scopes, Some(vec!["a>b?".to_string()]));
+        }
+        assert!(decode_ext("!!").is_err());
+        assert!(decode_ext(&STANDARD.encode("[1]")).is_err());
+        assert!(decode_ext(&STANDARD.encode("nope")).is_err());
     }
 
     #[test]

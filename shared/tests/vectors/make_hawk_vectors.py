@@ -1,6 +1,7 @@
 """Generates hawk_vectors.json with mohawk, the Hawk implementation the official Taskcluster
 Python client uses, so the Rust Hawk code is checked against an independent implementation.
-Run: pip install mohawk==1.1.0 && python3 make_hawk_vectors.py > hawk_vectors.json
+Temporary credentials come from the official client's createTemporaryCredentials.
+Run: pip install mohawk==1.1.0 taskcluster==113.2.0 && python3 make_hawk_vectors.py > hawk_vectors.json
 """
 import json
 from mohawk import Sender
@@ -32,4 +33,20 @@ from mohawk.base import Resource
 for url, exp in [("https://tc.example.com/api/queue/v1/task/abc/artifacts/public%2Flog.txt", 1795440000)]:
     res = Resource(url=url, method="GET", credentials=credentials, timestamp=exp, nonce="")
     out["bewits"].append({"url": url, "exp": exp, "bewit": get_bewit(res)})
+import base64, datetime
+import taskcluster
+from taskcluster import utils as tcutils
+start = datetime.datetime(2026, 11, 23, 12, 0, 0)
+expiry = datetime.datetime(2026, 11, 24, 12, 0, 0)
+out["temporaryCredentials"] = []
+for name in [None, "project/ci/temp"]:
+    creds = taskcluster.createTemporaryCredentials("static/issuer", "issuer-access-token-0123456789abcdef", start, expiry,
+                                                   ["hooks:trigger-hook:g/*", "queue:create-task:*"], name=name)
+    creds = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in creds.items()}
+    ext = {"certificate": json.loads(creds["certificate"]), "authorizedScopes": ["hooks:trigger-hook:g/h"]}
+    # As the Python client encodes ext: URL-safe base64 of the JSON.
+    ext_b64 = tcutils.makeB64UrlSafe(tcutils.encodeStringForB64Header(tcutils.dumpJson(ext)))
+    ext_b64 = ext_b64.decode() if isinstance(ext_b64, bytes) else ext_b64
+    out["temporaryCredentials"].append({"issuerClientId": "static/issuer",
+        "issuerAccessToken": "issuer-access-token-0123456789abcdef", "name": name, "result": creds, "extBase64": ext_b64})
 print(json.dumps(out, indent=1))
