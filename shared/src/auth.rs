@@ -51,6 +51,26 @@ fn expand_with_anonymous(roles: &Roles, scopes: &[String]) -> Vec<String> {
     roles.expand(scopes.iter().map(String::as_str).chain(["assume:anonymous"]))
 }
 
+/// The host and port a signature is checked against (SPEC §3.1): host and port from the
+/// `Host` header (the port defaulting by scheme); `X-Forwarded-Port` overrides the port,
+/// else `X-Forwarded-Proto: https` makes it 443. Clients sign the URL they used, which a
+/// TLS-terminating proxy in front of Spin changes. Header names are lower-case.
+pub fn signed_host_and_port(headers: &[(String, String)], scheme: &str) -> Option<(String, u16)> {
+    let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim());
+    let host_header = header("host")?;
+    let (host, port) = match host_header.rsplit_once(':') {
+        // `[::1]:3000`, `example.com:8443`; a bare IPv6 literal `[::1]` has no port.
+        Some((h, p)) if !p.contains(']') => (h.to_string(), p.parse::<u16>().ok()?),
+        _ => (host_header.to_string(), if scheme == "https" { 443 } else { 80 }),
+    };
+    let port = match (header("x-forwarded-port"), header("x-forwarded-proto")) {
+        (Some(p), _) => p.parse().ok()?,
+        (None, Some(proto)) if proto.eq_ignore_ascii_case("https") => 443,
+        _ => port,
+    };
+    Some((host, port))
+}
+
 /// Splits `bewit=<value>` out of the query; the MAC covers the resource without it.
 fn take_bewit(resource: &str) -> Option<(String, String)> {
     let (path, query) = resource.split_once('?')?;
@@ -314,6 +334,21 @@ mod tests {
             let escalate = get(&sign_with_certificate(case, json!({"certificate": cert, "authorizedScopes": ["hooks:modify-hook:g/h"]}), now_s)).unwrap_err();
             assert!(escalate.0.contains("authorizedScopes exceed"), "{escalate}");
         }
+    }
+
+    #[test]
+    fn host_and_port_for_signatures() {
+        let h = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+        assert_eq!(signed_host_and_port(&h(&[("host", "127.0.0.1:3000")]), "http"), Some(("127.0.0.1".into(), 3000)));
+        assert_eq!(signed_host_and_port(&h(&[("host", "tc.example.com")]), "https"), Some(("tc.example.com".into(), 443)));
+        assert_eq!(signed_host_and_port(&h(&[("host", "tc.example.com")]), "http"), Some(("tc.example.com".into(), 80)));
+        assert_eq!(signed_host_and_port(&h(&[("host", "[::1]:8080")]), "http"), Some(("[::1]".into(), 8080)));
+        assert_eq!(signed_host_and_port(&h(&[("host", "[::1]")]), "http"), Some(("[::1]".into(), 80)));
+        // Behind a TLS-terminating proxy.
+        assert_eq!(signed_host_and_port(&h(&[("host", "tc.example.com"), ("x-forwarded-proto", "https")]), "http"), Some(("tc.example.com".into(), 443)));
+        assert_eq!(signed_host_and_port(&h(&[("host", "tc.example.com:80"), ("x-forwarded-port", "8443"), ("x-forwarded-proto", "https")]), "http"), Some(("tc.example.com".into(), 8443)));
+        assert_eq!(signed_host_and_port(&h(&[]), "http"), None);
+        assert_eq!(signed_host_and_port(&h(&[("host", "h:notaport")]), "http"), None);
     }
 
     #[test]
