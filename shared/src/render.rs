@@ -134,12 +134,20 @@ pub fn render_task(
         context.insert("clientId".into(), json!(client_id));
     }
     let context = Value::Object(context);
-    let render_with_now = |t: &Value| json_e::render(&json!({"$let": {"now": now_iso}, "in": t}), &context);
-    let template = Value::Object(template.clone());
-    let rendered = render_with_now(&template).map_err(|e| {
+    // Built by moving the template in: `json!` with a borrowed template would serialise
+    // it again on every fire.
+    let wrap = |t: Value| {
+        let mut outer = Map::with_capacity(2);
+        outer.insert("$let".into(), json!({"now": now_iso}));
+        outer.insert("in".into(), t);
+        Value::Object(outer)
+    };
+    let render_with_now = |t: &Value| json_e::render(&wrap(t.clone()), &context);
+    let rendered = json_e::render(&wrap(Value::Object(template.clone())), &context).map_err(|e| {
+        let template = Value::Object(template.clone());
         let why = e.to_string();
         let why = why.strip_prefix("Interpreter Error: ").or_else(|| why.strip_prefix("Template Error: ")).unwrap_or(&why);
-        match locate_failure(&template, "template", &|t| render_with_now(t).is_err()) {
+        match locate_failure(&template, "template", &|t: &Value| render_with_now(t).is_err()) {
             Some(path) => RenderError::Template(format!("InterpreterError at {path}: {why}")),
             None => RenderError::Template(format!("InterpreterError: {why}")),
         }
