@@ -63,14 +63,20 @@ pub struct HookDefinition {
     pub trigger_schema: Value,
 }
 
-/// What is stored for a hook: the definition plus its secrets.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// A hook with its secrets and schedule state, as the service works with it (the store
+/// encrypts the secrets at rest).
+#[derive(Debug, Clone, PartialEq)]
 pub struct HookRecord {
     pub definition: HookDefinition,
     pub trigger_token: String,
+    /// The taskId of the next scheduled fire; never exposed by the API.
     pub next_task_id: String,
+    /// ISO time of the next scheduled fire; `FAR_FUTURE` when there is no schedule.
+    pub next_scheduled_date: String,
 }
+
+/// `nextScheduledDate` of a hook without a schedule (SPEC §1.2: year 4000).
+pub const FAR_FUTURE: &str = "4000-01-01T00:00:00.000Z";
 
 impl HookCreationRequest {
     /// The schema constraints serde cannot express: lengths, the owner's e-mail format,

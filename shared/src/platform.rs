@@ -14,6 +14,9 @@ pub trait KeyValue {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
     fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// Every key starting with `prefix`, in no particular order. Spin's key-value
+    /// interface can only list all keys, so implementations filter.
+    fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
 }
 
 pub trait Clock {
@@ -58,5 +61,8 @@ impl KeyValue for MemoryStore {
     fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.0.lock().unwrap().remove(key);
         Ok(())
+    }
+    fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self.0.lock().unwrap().keys().filter(|k| k.starts_with(prefix)).cloned().collect())
     }
 }

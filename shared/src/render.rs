@@ -67,6 +67,11 @@ pub fn iso_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// Milliseconds since the epoch of an RFC 3339 time, or `None` if it is not one.
+pub fn parse_time_ms(s: &str) -> Option<i64> {
+    DateTime::parse_from_rfc3339(s).ok().map(|t| t.timestamp_millis())
+}
+
 fn is_falsy(v: &Value) -> bool {
     match v {
         Value::Null => true,

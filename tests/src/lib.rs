@@ -39,6 +39,40 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// The root credentials and secrets key every test host runs with (spin.toml requires
+/// them; see the README's "Configure").
+pub const ROOT_CLIENT_ID: &str = "static/taskhooks/root";
+pub const ROOT_ACCESS_TOKEN: &str = "e2e-root-access-token-not-a-secret";
+pub const SECRETS_KEY: &str = "ZTJlLXNlY3JldHMta2V5LTAxMjM0NTY3ODlhYmNkZWY=";
+
+/// The `SPIN_VARIABLE_*` settings a test host needs.
+pub fn required_variables() -> Vec<(String, String)> {
+    vec![
+        ("SPIN_VARIABLE_ROOT_ACCESS_TOKEN".into(), ROOT_ACCESS_TOKEN.into()),
+        ("SPIN_VARIABLE_SECRETS_KEY".into(), SECRETS_KEY.into()),
+    ]
+}
+
+/// Hawk credentials: (clientId, accessToken).
+pub type Credentials<'a> = (&'a str, &'a str);
+
+pub const ROOT: Credentials<'static> = (ROOT_CLIENT_ID, ROOT_ACCESS_TOKEN);
+
+/// A Hawk `Authorization` header for a request to `url`, as the official clients make it
+/// (payload hash always included).
+pub fn hawk_header(creds: Credentials<'_>, method: &str, url: &str, content_type: &str, body: &[u8]) -> String {
+    use taskhooks_shared::hawk;
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let (authority, resource) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let (host, port) = authority.rsplit_once(':').map(|(h, p)| (h, p.parse().unwrap())).unwrap_or((authority, 80));
+    let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let nonce = format!("n{}", ts % 100_000);
+    let hash = hawk::payload_hash(content_type, body);
+    let a = hawk::Artifacts { ts, nonce: &nonce, method, resource, host, port, hash: Some(&hash), ext: None };
+    let mac = hawk::mac(creds.1.as_bytes(), "header", &a);
+    format!(r#"Hawk id="{}", ts="{ts}", nonce="{nonce}", hash="{hash}", mac="{mac}""#, creds.0)
+}
+
 /// A running host; killed when dropped.
 pub struct Host {
     child: Child,
@@ -74,6 +108,7 @@ impl Host {
             .arg(&opts.state_dir)
             .args(&opts.extra_args)
             .args(opts.manifest.iter().flat_map(|m| [std::ffi::OsStr::new("--from"), m.as_os_str()]))
+            .envs(required_variables())
             .envs(opts.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -143,8 +178,14 @@ impl Host {
         self.child.try_wait().unwrap().is_none()
     }
 
+    /// A request signed as the root client.
     pub fn request(&self, method: &str, path: &str, body: Option<&Value>) -> Response {
-        request(&format!("{}{}", self.base_url, path), method, body)
+        self.request_as(Some(ROOT), method, path, body)
+    }
+
+    /// A request signed with `creds`, or anonymous.
+    pub fn request_as(&self, creds: Option<Credentials<'_>>, method: &str, path: &str, body: Option<&Value>) -> Response {
+        send(&format!("{}{}", self.base_url, path), method, body, creds)
     }
 }
 
@@ -179,24 +220,24 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
-/// One HTTP request; any status is a `Response`, only transport failures panic.
+/// One unauthenticated HTTP request; any status is a `Response`, only transport failures
+/// panic.
 pub fn request(url: &str, method: &str, body: Option<&Value>) -> Response {
+    send(url, method, body, None)
+}
+
+fn send(url: &str, method: &str, body: Option<&Value>, creds: Option<Credentials<'_>>) -> Response {
     let agent = agent();
-    let result = match body {
-        Some(b) => {
-            let text = serde_json::to_string(b).unwrap();
-            let req = ureq::http::Request::builder()
-                .method(method)
-                .uri(url)
-                .header("content-type", "application/json")
-                .body(text)
-                .unwrap();
-            agent.run(req)
-        }
-        None => {
-            let req = ureq::http::Request::builder().method(method).uri(url).body(()).unwrap();
-            agent.run(req)
-        }
+    let text = body.map(|b| serde_json::to_string(b).unwrap());
+    let content_type = if text.is_some() { "application/json" } else { "" };
+    let mut builder = ureq::http::Request::builder().method(method).uri(url);
+    if let Some(creds) = creds {
+        let header = hawk_header(creds, method, url, content_type, text.as_deref().unwrap_or_default().as_bytes());
+        builder = builder.header("authorization", header);
+    }
+    let result = match text {
+        Some(text) => agent.run(builder.header("content-type", content_type).body(text).unwrap()),
+        None => agent.run(builder.body(()).unwrap()),
     };
     let resp = result.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
     let status = resp.status().as_u16();
@@ -215,6 +256,7 @@ pub fn run_cron(state_dir: &Path, component: &str, at: &str, env: &[(&str, &str)
         .current_dir(repo_root())
         .args(["cron", component, "--at", at, "--state-dir"])
         .arg(state_dir)
+        .envs(required_variables())
         .envs(env.iter().copied())
         .output()
         .expect("run taskhooks cron")

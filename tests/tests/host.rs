@@ -23,6 +23,9 @@ fn write_fixture_app(dir: &Path) {
 spin_manifest_version = 2
 [application]
 name = "fixture"
+[variables]
+root_access_token = {{ required = true, secret = true }}
+secrets_key = {{ required = true, secret = true }}
 
 [[trigger.http]]
 route = "/trap/..."
@@ -44,6 +47,9 @@ source = "silent.wasm"
 [component.trigger]
 source = "{trigger}"
 key_value_stores = ["default"]
+[component.trigger.variables]
+root_access_token = "{{{{ root_access_token }}}}"
+secrets_key = "{{{{ secrets_key }}}}"
 [component.timer]
 source = "{timer}"
 key_value_stores = ["default"]

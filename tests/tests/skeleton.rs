@@ -2,7 +2,7 @@
 //! back from the embedded queue, all inside the .wasm components run by the host.
 
 use serde_json::json;
-use taskhooks_e2e::{request, run_cron, temp_dir, Host, HostOptions};
+use taskhooks_e2e::{request, run_cron, temp_dir, Host, HostOptions, ROOT_CLIENT_ID};
 
 fn hook_body() -> serde_json::Value {
     json!({
@@ -21,6 +21,9 @@ fn create_trigger_and_read_the_task_over_http() {
     let host = Host::start();
     let hook_path = "/api/hooks/v1/hooks/e2e-group/nested%2Fhook";
 
+    // The hook's role lets it create tasks on proj/ci.
+    let role = json!({"description": "e2e hooks", "scopes": ["queue:create-task:highest:proj/ci", "queue:create-task:project:none", "queue:scheduler-id:-"]});
+    assert_eq!(host.request("PUT", "/api/auth/v1/roles/hook-id:e2e-group%2F*", Some(&role)).status, 200);
     let created = host.request("PUT", hook_path, Some(&hook_body()));
     assert_eq!(created.status, 200, "{}", created.body);
     assert_eq!(created.json()["hookId"], "nested/hook");
@@ -66,7 +69,12 @@ fn state_survives_a_restart_in_the_sqlite_store() {
 fn unrouted_paths_are_404_and_bad_input_keeps_the_host_up() {
     let mut host = Host::start();
     assert_eq!(host.request("GET", "/not-an-api", None).status, 404);
-    let bad = request(&format!("{}/api/hooks/v1/hooks/g/h", host.base_url), "PUT", Some(&json!([1, 2])));
+    let anonymous = request(&format!("{}/api/hooks/v1/hooks/g/h", host.base_url), "PUT", Some(&hook_body()));
+    assert_eq!(anonymous.status, 403, "{}", anonymous.body);
+    let forged = host.request_as(Some((ROOT_CLIENT_ID, "not-the-token")), "GET", "/api/hooks/v1/hooks", None);
+    assert_eq!(forged.status, 401, "{}", forged.body);
+    assert_eq!(forged.header("www-authenticate"), Some("hawk"));
+    let bad = host.request("PUT", "/api/hooks/v1/hooks/g/h", Some(&json!([1, 2])));
     assert_eq!(bad.status, 400, "{}", bad.body);
     assert_eq!(bad.json()["code"], "InputValidationError");
     assert_eq!(bad.json()["requestInfo"]["method"], "createHook");

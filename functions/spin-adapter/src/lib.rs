@@ -27,6 +27,11 @@ impl KeyValue for SpinKeyValue {
     fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.0.delete(key).map_err(store_error)
     }
+    fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut keys = self.0.get_keys().map_err(store_error)?;
+        keys.retain(|k| k.starts_with(prefix));
+        Ok(keys)
+    }
 }
 
 /// A Spin variable, or `None` when it is unset or empty (our spin.toml declares optional

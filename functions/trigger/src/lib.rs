@@ -1,12 +1,30 @@
-//! The HTTP component: the Hooks API (and the embedded Queue API) under `/api/...`.
-//! All request handling lives in `taskhooks_shared::api`; this crate only converts between
-//! Spin's HTTP types and the shared plain-data request and response.
+//! The HTTP component: the Hooks API, the Auth API subset, the local queue's reads and
+//! the extensions, all under `/api/...`. All request handling lives in
+//! `taskhooks_shared::api`; this crate converts between Spin's HTTP types and the shared
+//! plain-data request and response, and reads the deployment's settings from variables.
 
 use spin_sdk::http::{Request, Response};
 use spin_sdk::http_component;
-use taskhooks_shared::api::{ApiRequest, ApiResponse, Service};
+use taskhooks_shared::api::{ApiRequest, ApiResponse, Service, ServiceConfig, DEFAULT_ROOT_CLIENT_ID};
 use taskhooks_shared::platform::SystemClock;
-use taskhooks_spin_adapter::SpinKeyValue;
+use taskhooks_shared::sealed::SealingKey;
+use taskhooks_spin_adapter::{variable, SpinKeyValue};
+
+fn config() -> Result<ServiceConfig, String> {
+    let key = variable("secrets_key").ok_or("the `secrets_key` variable is not set")?;
+    let sealing_key = SealingKey::from_base64(&key).map_err(|e| format!("`secrets_key`: {e}"))?;
+    Ok(ServiceConfig {
+        root_client_id: variable("root_client_id").unwrap_or_else(|| DEFAULT_ROOT_CLIENT_ID.to_string()),
+        root_access_token: variable("root_access_token"),
+        sealing_key,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    })
+}
+
+fn server_error(message: &str) -> ApiResponse {
+    eprintln!("trigger: {message}");
+    ApiResponse::json(500, &serde_json::json!({"code": "InternalServerError", "message": message, "requestInfo": {}}))
+}
 
 #[http_component]
 fn handle(req: Request) -> Response {
@@ -19,12 +37,10 @@ fn handle(req: Request) -> Response {
             .collect(),
         body: req.into_body(),
     };
-    let resp = match SpinKeyValue::open_default() {
-        Ok(kv) => Service { kv: &kv, clock: &SystemClock }.handle(&api_req),
-        Err(e) => {
-            eprintln!("trigger: {e}");
-            ApiResponse::json(500, &serde_json::json!({"code": "InternalServerError", "message": "key-value store unavailable"}))
-        }
+    let resp = match (SpinKeyValue::open_default(), config()) {
+        (Ok(kv), Ok(config)) => Service { kv: &kv, clock: &SystemClock, config: &config }.handle(&api_req),
+        (Err(e), _) => server_error(&format!("key-value store unavailable: {e}")),
+        (_, Err(e)) => server_error(&format!("misconfigured deployment: {e}")),
     };
     let mut builder = Response::builder();
     builder.status(resp.status);

@@ -1,0 +1,123 @@
+//! Methods beyond the upstream API, under `/api/taskhooks/v1/` so no official client can
+//! mistake them for Hooks v1 methods:
+//!
+//! * `POST /hooks/<g>/<h>/dry-run`: what firing the hook would do for a given payload,
+//!   with no side effects (no task, no recorded fire).
+//! * `GET /hooks/<g>/<h>/next-fires?count=N`: the hook's next scheduled fire times.
+//! * `POST /schedule-preview`: the next fire times of any schedule, before creating a
+//!   hook with it.
+
+use super::hooks::{ids, no_such_hook, payload_task_id, Attempt};
+use super::{Call, Service};
+use crate::error::{ApiError, ErrorCode};
+use crate::ids::nice_slugid;
+use crate::render::{iso_time, FireContext, FiredBy};
+use crate::schedule::Schedule;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+const DEFAULT_COUNT: usize = 5;
+const MAX_COUNT: usize = 100;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DryRunRequest {
+    #[serde(default)]
+    payload: Option<Value>,
+    #[serde(default = "default_fired_by")]
+    fired_by: FiredBy,
+    #[serde(default)]
+    client_id: Option<String>,
+}
+
+fn default_fired_by() -> FiredBy {
+    FiredBy::TriggerHook
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SchedulePreviewRequest {
+    schedule: Vec<String>,
+    #[serde(default)]
+    count: Option<usize>,
+    #[serde(default)]
+    from: Option<String>,
+}
+
+fn fires(schedule: &Schedule, from: DateTime<Utc>, count: usize) -> Value {
+    json!({"nextFires": schedule.next_fires(from, count.clamp(1, MAX_COUNT)).into_iter().map(iso_time).collect::<Vec<_>>()})
+}
+
+impl Service<'_> {
+    pub(super) fn extension(&self, call: &Call) -> Result<Value, ApiError> {
+        match call.endpoint.name {
+            "x-dryRun" => self.dry_run(call),
+            "x-nextFires" => {
+                let (g, h) = ids(call)?;
+                let hook = self.store().hook(&g, &h)?.ok_or_else(no_such_hook)?;
+                let schedule = Schedule::parse(&hook.definition.schedule).map_err(|e| ApiError::new(ErrorCode::InternalServerError, e.to_string()))?;
+                let count = call.query.get("count").and_then(|c| c.parse().ok()).unwrap_or(DEFAULT_COUNT);
+                Ok(fires(&schedule, self.clock.now(), count))
+            }
+            "x-schedulePreview" => {
+                let req: SchedulePreviewRequest = serde_json::from_value(call.payload.clone())
+                    .map_err(|e| ApiError::new(ErrorCode::InputValidationError, e.to_string()))?;
+                let schedule = Schedule::parse(&req.schedule).map_err(|e| ApiError::new(ErrorCode::InputError, e.to_string()))?;
+                let from = match &req.from {
+                    None => self.clock.now(),
+                    Some(t) => t.parse().map_err(|_| ApiError::new(ErrorCode::InputValidationError, format!("from must be an RFC 3339 time, got {t:?}")))?,
+                };
+                Ok(fires(&schedule, from, req.count.unwrap_or(DEFAULT_COUNT)))
+            }
+            other => Err(ApiError::new(ErrorCode::InternalServerError, format!("method {other} has no handler"))),
+        }
+    }
+
+    /// `outcome` is one of `task` (would be created), `declined`, `invalid-payload`,
+    /// `render-error`, `insufficient-scopes`; nothing is created or recorded.
+    fn dry_run(&self, call: &Call) -> Result<Value, ApiError> {
+        let (g, h) = ids(call)?;
+        let req: DryRunRequest = serde_json::from_value(call.payload.clone())
+            .map_err(|e| ApiError::new(ErrorCode::InputValidationError, e.to_string()))?;
+        let hook = self.store().hook(&g, &h)?.ok_or_else(no_such_hook)?;
+        let payload = match req.fired_by {
+            FiredBy::Schedule => None,
+            _ => {
+                let payload = req.payload.unwrap_or_else(|| json!({}));
+                let checked = match req.fired_by {
+                    FiredBy::PulseMessage => Ok(payload),
+                    _ => self.checked_payload(&hook, &payload),
+                };
+                match checked {
+                    Ok(p) => Some(p),
+                    Err(e) => return Ok(json!({"outcome": "invalid-payload", "error": e.message})),
+                }
+            }
+        };
+        // A scheduled fire's real taskId (nextTaskId) is secret; a placeholder stands in.
+        let task_id = match &payload {
+            Some(p) if req.fired_by != FiredBy::PulseMessage => payload_task_id(p)?.unwrap_or_else(nice_slugid),
+            _ => nice_slugid(),
+        };
+        let client_id = (req.fired_by == FiredBy::TriggerHook).then_some(req.client_id).flatten();
+        let ctx = FireContext { fired_by: req.fired_by, payload, client_id };
+        let now = match req.fired_by {
+            FiredBy::Schedule => hook.next_scheduled_date.parse().unwrap_or_else(|_| self.clock.now()),
+            _ => self.clock.now(),
+        };
+        Ok(match self.attempt(&hook, &ctx, &task_id, now)? {
+            Attempt::Declined => json!({"outcome": "declined"}),
+            Attempt::RenderFailed(e) => json!({"outcome": "render-error", "error": e}),
+            Attempt::Task { task, missing: Some(missing), required } => json!({
+                "outcome": "insufficient-scopes",
+                "taskId": task_id,
+                "task": task,
+                "role": format!("hook-id:{g}/{h}"),
+                "missingScopes": missing.to_json(),
+                "requiredScopes": required.to_json(),
+            }),
+            Attempt::Task { task, missing: None, .. } => json!({"outcome": "task", "taskId": task_id, "task": task}),
+        })
+    }
+}

@@ -1,0 +1,347 @@
+//! The Hooks v1 methods (SPEC §5) and firing a hook into the local queue (§6).
+
+use super::{scope_report, Call, Service};
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorCode};
+use crate::ids::{is_slugid, nice_slugid, secrets_equal, HookGroupId, HookId};
+use crate::model::{
+    FireResult, HookCreationRequest, HookDefinition, HookRecord, HookStatus, LastFire, ListHookGroupsResponse,
+    ListHooksResponse, ListLastFiresResponse, StatusLastFire, TriggerHookResponse, TriggerTokenResponse, FAR_FUTURE,
+};
+use crate::queue::create_task_requirement;
+use crate::render::{iso_time, render_task, FireContext, FiredBy, Rendered};
+use crate::schedule::Schedule;
+use crate::scopes::{ScopeExpr, ScopeSet};
+use crate::trigger_schema::TriggerSchema;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+/// Exchanges no hook may bind to (SPEC §5.1 step 4, upstream's default denylist): the
+/// queue's task-created firehose and the hooks service's own exchanges.
+const DENIED_EXCHANGE_PREFIXES: [&str; 2] = ["exchange/taskcluster-queue/v1/task-created", "exchange/taskcluster-hooks/"];
+
+const MAX_FIRES_PAGE: usize = 1000;
+const MAX_ERROR_CHARS: usize = 131_072;
+
+fn to_json<T: Serialize>(v: T) -> Value {
+    serde_json::to_value(v).expect("API types serialise")
+}
+
+pub(super) fn ids(call: &Call) -> Result<(HookGroupId, HookId), ApiError> {
+    let bad = |e: crate::ids::InvalidId| ApiError::new(ErrorCode::InvalidRequestArguments, e.to_string());
+    Ok((HookGroupId::new(call.param("hookGroupId")).map_err(bad)?, HookId::new(call.param("hookId")).map_err(bad)?))
+}
+
+pub(super) fn no_such_hook() -> ApiError {
+    ApiError::new(ErrorCode::ResourceNotFound, "No such hook")
+}
+
+/// `nextScheduledDate` for a schedule from `now` (SPEC §7.2); far future without one.
+pub(crate) fn next_scheduled_date(schedule: &Schedule, now: DateTime<Utc>) -> String {
+    schedule.next_fire_after(now).map(iso_time).unwrap_or_else(|| FAR_FUTURE.to_string())
+}
+
+/// A createHook/updateHook body, checked in upstream's order, as the definition to store.
+fn checked_definition(g: &HookGroupId, h: &HookId, payload: &Value, keep_bindings: Option<&[crate::model::Binding]>) -> Result<(HookDefinition, Schedule), ApiError> {
+    let req: HookCreationRequest = serde_json::from_value(payload.clone())
+        .map_err(|e| ApiError::new(ErrorCode::InputValidationError, e.to_string()))?;
+    req.check_constraints().map_err(|errors| ApiError::new(ErrorCode::InputValidationError, errors.join("\n")))?;
+    if req.hook_group_id.as_deref().is_some_and(|x| x != g.as_str()) {
+        return Err(ApiError::new(ErrorCode::InputError, "Hook Group Ids do not match"));
+    }
+    if req.hook_id.as_deref().is_some_and(|x| x != h.as_str()) {
+        return Err(ApiError::new(ErrorCode::InputError, "Hook Ids do not match"));
+    }
+    let schedule = Schedule::parse(&req.schedule).map_err(|e| ApiError::new(ErrorCode::InputError, e.to_string()))?;
+    TriggerSchema::compile(&req.trigger_schema).map_err(|e| ApiError::new(ErrorCode::InputError, e.to_string()))?;
+    let bindings = req.bindings.or_else(|| keep_bindings.map(<[_]>::to_vec)).unwrap_or_default();
+    if bindings.iter().any(|b| DENIED_EXCHANGE_PREFIXES.iter().any(|p| b.exchange.starts_with(p))) {
+        return Err(ApiError::new(
+            ErrorCode::InputError,
+            format!(
+                "One or more of the exchanges below have been denied access to hooks:\n{}",
+                serde_json::to_string_pretty(&bindings).expect("serialises")
+            ),
+        ));
+    }
+    let definition = HookDefinition {
+        hook_group_id: g.to_string(),
+        hook_id: h.to_string(),
+        metadata: req.metadata,
+        task: req.task,
+        bindings,
+        schedule: req.schedule,
+        trigger_schema: req.trigger_schema,
+    };
+    Ok((definition, schedule))
+}
+
+/// The continuation token of `listLastFires`: an opaque encoding of the next offset.
+fn encode_offset(offset: usize) -> String {
+    URL_SAFE_NO_PAD.encode(format!("fires:{offset}"))
+}
+
+fn decode_offset(token: &str) -> Option<usize> {
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(token).ok()?).ok()?;
+    text.strip_prefix("fires:")?.parse().ok()
+}
+
+/// How a fire is going to end, worked out without side effects: a dry run reports it, a
+/// real fire then carries it out.
+pub(super) enum Attempt {
+    Declined,
+    RenderFailed(String),
+    /// The rendered task and what the hook's role lacks to create it (`None`: nothing).
+    Task { task: Map<String, Value>, missing: Option<ScopeExpr>, required: ScopeExpr },
+}
+
+impl Service<'_> {
+    pub(super) fn hooks_method(&self, name: &str, call: &Call) -> Result<Value, ApiError> {
+        let store = self.store();
+        match name {
+            "listHookGroups" => Ok(to_json(ListHookGroupsResponse { groups: store.hook_groups()? })),
+            "listHooks" => {
+                let g = HookGroupId::new(call.param("hookGroupId"))
+                    .map_err(|e| ApiError::new(ErrorCode::InvalidRequestArguments, e.to_string()))?;
+                let hooks: Vec<HookDefinition> = store.hooks_in_group(&g)?.into_iter().map(|h| h.definition).collect();
+                if hooks.is_empty() {
+                    return Err(ApiError::new(ErrorCode::ResourceNotFound, "No such group"));
+                }
+                Ok(to_json(ListHooksResponse { hooks }))
+            }
+            "hook" => {
+                let (g, h) = ids(call)?;
+                Ok(to_json(store.hook(&g, &h)?.ok_or_else(no_such_hook)?.definition))
+            }
+            "getHookStatus" => self.hook_status(call),
+            "createHook" => self.create_hook(call),
+            "updateHook" => self.update_hook(call),
+            "removeHook" => {
+                let (g, h) = ids(call)?;
+                store.delete_hook(&g, &h)?;
+                Ok(json!({}))
+            }
+            "getTriggerToken" => {
+                let (g, h) = ids(call)?;
+                let hook = store.hook(&g, &h)?.ok_or_else(no_such_hook)?;
+                Ok(to_json(TriggerTokenResponse { token: hook.trigger_token }))
+            }
+            "resetTriggerToken" => {
+                let (g, h) = ids(call)?;
+                let mut hook = store.hook(&g, &h)?.ok_or_else(no_such_hook)?;
+                hook.trigger_token = nice_slugid();
+                store.put_hook(&hook)?;
+                Ok(to_json(TriggerTokenResponse { token: hook.trigger_token }))
+            }
+            "triggerHook" | "triggerHookWithToken" => self.trigger(call),
+            "listLastFires" => self.list_last_fires(call),
+            other => Err(ApiError::new(ErrorCode::InternalServerError, format!("method {other} has no handler"))),
+        }
+    }
+
+    fn create_hook(&self, call: &Call) -> Result<Value, ApiError> {
+        let (g, h) = ids(call)?;
+        let (definition, schedule) = checked_definition(&g, &h, &call.payload, None)?;
+        let store = self.store();
+        if let Some(existing) = store.hook(&g, &h)? {
+            // Re-creating an identical hook succeeds and keeps its secrets; `bindings`
+            // omitted and `bindings: []` count as the same (upstream quirk §15.3, fixed).
+            if existing.definition != definition {
+                return Err(ApiError::new(ErrorCode::RequestConflict, format!("hook `{g}/{h}` already exists.")));
+            }
+            return Ok(to_json(definition));
+        }
+        store.put_hook(&HookRecord {
+            definition: definition.clone(),
+            trigger_token: nice_slugid(),
+            next_task_id: nice_slugid(),
+            next_scheduled_date: next_scheduled_date(&schedule, self.clock.now()),
+        })?;
+        Ok(to_json(definition))
+    }
+
+    /// Upstream's update semantics (SPEC §5.2): omitted `bindings` are kept, omitted
+    /// `schedule`/`triggerSchema` reset; `nextTaskId` is always renewed.
+    fn update_hook(&self, call: &Call) -> Result<Value, ApiError> {
+        let (g, h) = ids(call)?;
+        let store = self.store();
+        let mut hook = store.hook(&g, &h)?.ok_or_else(no_such_hook)?;
+        let (definition, schedule) = checked_definition(&g, &h, &call.payload, Some(&hook.definition.bindings))?;
+        hook.definition = definition;
+        hook.next_task_id = nice_slugid();
+        hook.next_scheduled_date = next_scheduled_date(&schedule, self.clock.now());
+        store.put_hook(&hook)?;
+        Ok(to_json(hook.definition))
+    }
+
+    fn hook_status(&self, call: &Call) -> Result<Value, ApiError> {
+        let (g, h) = ids(call)?;
+        let store = self.store();
+        let hook = store.hook(&g, &h)?.ok_or_else(no_such_hook)?;
+        let (fires, _) = store.fires(&g, &h, 0, 1)?;
+        let last_fire = match fires.into_iter().next() {
+            None => StatusLastFire::NoFire,
+            Some(f) if f.result == FireResult::Success => StatusLastFire::Success { task_id: f.task_id, time: f.task_create_time },
+            Some(f) => StatusLastFire::Error {
+                error: serde_json::from_str(&f.error).unwrap_or_else(|_| json!({"message": f.error})),
+                time: f.task_create_time,
+            },
+        };
+        let next = (!hook.definition.schedule.is_empty()).then_some(hook.next_scheduled_date);
+        Ok(to_json(HookStatus { last_fire, next_scheduled_date: next }))
+    }
+
+    fn list_last_fires(&self, call: &Call) -> Result<Value, ApiError> {
+        let (g, h) = ids(call)?;
+        // `limit=0` means the default page (upstream answers 404, quirk §5.8, fixed).
+        let limit = match call.query.get("limit").and_then(|l| l.parse::<usize>().ok()) {
+            None | Some(0) => MAX_FIRES_PAGE,
+            Some(l) => l.min(MAX_FIRES_PAGE),
+        };
+        let offset = match call.query.get("continuationToken") {
+            None => 0,
+            Some(t) => decode_offset(t).ok_or_else(|| ApiError::new(ErrorCode::InputError, "Invalid continuation token"))?,
+        };
+        let store = self.store();
+        let (mut fires, more) = store.fires(&g, &h, offset, limit)?;
+        if fires.is_empty() {
+            return Err(ApiError::new(ErrorCode::ResourceNotFound, "No such hook or never fired"));
+        }
+        for fire in &mut fires {
+            // The local queue keeps no runs: a task it holds is pending.
+            fire.task_state = if store.task(&fire.task_id)?.is_some() { "pending" } else { "unknown" }.to_string();
+        }
+        let continuation_token = more.then(|| encode_offset(offset + fires.len()));
+        Ok(to_json(ListLastFiresResponse { last_fires: fires, continuation_token }))
+    }
+
+    fn trigger(&self, call: &Call) -> Result<Value, ApiError> {
+        let (g, h) = ids(call)?;
+        let hook = self.store().hook(&g, &h)?.ok_or_else(no_such_hook)?;
+        let fired_by = if call.endpoint.name == "triggerHookWithToken" {
+            // Existence is checked first (upstream order); the token in constant time.
+            if !secrets_equal(call.param("token").as_bytes(), hook.trigger_token.as_bytes()) {
+                return Err(ApiError::new(ErrorCode::AuthenticationFailed, "invalid hook token"));
+            }
+            FiredBy::TriggerHookWithToken
+        } else {
+            FiredBy::TriggerHook
+        };
+        let payload = self.checked_payload(&hook, &call.payload)?;
+        let task_id = payload_task_id(&payload)?.unwrap_or_else(nice_slugid);
+        let client_id = match fired_by {
+            FiredBy::TriggerHook => client_id_of(&call.caller),
+            _ => None,
+        };
+        let ctx = FireContext { fired_by, payload: Some(payload), client_id };
+        self.fire(&hook, &ctx, &task_id)
+    }
+
+    /// The body against the hook's `triggerSchema` (SPEC §5.10 step 4).
+    pub(super) fn checked_payload(&self, hook: &HookRecord, payload: &Value) -> Result<Value, ApiError> {
+        if !payload.is_object() {
+            return Err(ApiError::new(ErrorCode::InputValidationError, "the trigger payload must be a JSON object"));
+        }
+        TriggerSchema::compile(&hook.definition.trigger_schema)
+            .and_then(|schema| schema.validate(payload))
+            .map_err(|e| ApiError::new(ErrorCode::InputError, e.to_string()))?;
+        Ok(payload.clone())
+    }
+
+    /// Renders the hook and works out whether the local queue would accept the task.
+    pub(super) fn attempt(&self, hook: &HookRecord, ctx: &FireContext, task_id: &str, now: DateTime<Utc>) -> Result<Attempt, ApiError> {
+        let task = match render_task(&hook.definition.task, ctx, task_id, now) {
+            Ok(Rendered::Declined) => return Ok(Attempt::Declined),
+            Ok(Rendered::Task(task)) => task,
+            Err(e) => return Ok(Attempt::RenderFailed(e.to_string())),
+        };
+        let role = format!("assume:hook-id:{}/{}", hook.definition.hook_group_id, hook.definition.hook_id);
+        let role_scopes = self.roles()?.expand([role.as_str(), "assume:anonymous"]);
+        let required = create_task_requirement(&task);
+        let missing = required.unsatisfied(&ScopeSet::new(&role_scopes));
+        Ok(Attempt::Task { task, missing, required })
+    }
+
+    /// Fires `hook` (SPEC §6): render, check the role's scopes as the Queue would, create
+    /// the task in the local queue, record the fire. Declined renders record nothing.
+    pub(crate) fn fire(&self, hook: &HookRecord, ctx: &FireContext, task_id: &str) -> Result<Value, ApiError> {
+        let started = self.clock.now();
+        let d = &hook.definition;
+        let store = self.store();
+        let record = |result: FireResult, error: String| {
+            let error: String = error.chars().take(MAX_ERROR_CHARS).collect();
+            let fire = LastFire {
+                hook_group_id: d.hook_group_id.clone(),
+                hook_id: d.hook_id.clone(),
+                fired_by: ctx.fired_by,
+                task_id: task_id.to_string(),
+                task_create_time: iso_time(started),
+                result,
+                task_state: "unknown".into(),
+                error,
+            };
+            store.record_fire(&fire, started.timestamp_millis())
+        };
+        let queue_error = |code: ErrorCode, message: String| {
+            // SPEC §6.6: the Queue's error, as the client library would describe it.
+            serde_json::to_string_pretty(&json!({
+                "name": format!("{}Error", code.as_str()),
+                "message": message,
+                "code": code.as_str(),
+                "statusCode": code.status(),
+                "url": format!("/api/queue/v1/task/{task_id}"),
+                "body": {"code": code.as_str(), "message": message},
+            }))
+            .expect("serialises")
+        };
+        match self.attempt(hook, ctx, task_id, started)? {
+            Attempt::Declined => Ok(to_json(TriggerHookResponse::Declined {})),
+            Attempt::RenderFailed(e) => {
+                record(FireResult::Error, e.clone())?;
+                Err(ApiError::new(ErrorCode::InputError, format!("While firing hook:\n{e}")))
+            }
+            Attempt::Task { missing: Some(missing), required, .. } => {
+                let role = format!("hook-id:{}/{}", d.hook_group_id, d.hook_id);
+                let detail = format!("Role {role} {}", scope_report(&missing, &required));
+                record(FireResult::Error, queue_error(ErrorCode::InsufficientScopes, detail.clone()))?;
+                Err(ApiError::new(
+                    ErrorCode::InsufficientScopes,
+                    format!("The role `{role}` does not have sufficient scopes to create the task:\n{detail}"),
+                ))
+            }
+            Attempt::Task { task, missing: None, .. } => {
+                let task = Value::Object(task);
+                // The Queue's idempotency: the same definition under the same taskId is
+                // accepted again, a different one is a conflict.
+                if let Some(existing) = store.task(task_id)? {
+                    if existing != task {
+                        let message = format!("taskId `{task_id}` already used by another task");
+                        record(FireResult::Error, queue_error(ErrorCode::RequestConflict, message.clone()))?;
+                        return Err(ApiError::new(ErrorCode::InputError, format!("While calling `createTask`: `RequestConflict`\n{message}")));
+                    }
+                } else {
+                    store.put_task(task_id, &task)?;
+                }
+                record(FireResult::Success, String::new())?;
+                Ok(to_json(TriggerHookResponse::created(task_id)))
+            }
+        }
+    }
+}
+
+pub(super) fn client_id_of(caller: &Caller) -> Option<String> {
+    caller.client_id.clone().filter(|c| !c.is_empty())
+}
+
+/// A truthy `payload.taskId` becomes the task's id, if it is a valid slugid (SPEC §5.10).
+pub(super) fn payload_task_id(payload: &Value) -> Result<Option<String>, ApiError> {
+    match payload.get("taskId") {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) if is_slugid(s) => Ok(Some(s.clone())),
+        Some(other) => Err(ApiError::new(ErrorCode::InputError, format!("Invalid taskId format: {other}"))),
+    }
+}

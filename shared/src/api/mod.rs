@@ -1,0 +1,340 @@
+//! The HTTP API as plain data in, plain data out: the trigger component converts Spin's
+//! request into an `ApiRequest`, calls `Service::handle`, and sends back the
+//! `ApiResponse`. Keeping it here lets the whole API run in native unit tests.
+//!
+//! Every request goes through the pipeline of SPEC §2.2, in its order (which decides the
+//! error a bad request gets): route, body, authentication and scopes, URL parameters,
+//! query string, content type and input schema, handler.
+
+mod auth_api;
+mod endpoints;
+mod extensions;
+mod hooks;
+
+use crate::auth::{authenticate, signed_host_and_port, AuthFailed, Caller, Client, SignedRequest};
+use crate::error::{ApiError, ErrorCode};
+use crate::platform::{Clock, KeyValue};
+use crate::render::iso_time;
+use crate::scopes::{Role, Roles, ScopeExpr, ScopeSet};
+use crate::sealed::SealingKey;
+use crate::store::{StorageError, Store};
+use endpoints::{Access, Endpoint, ENDPOINTS};
+use percent_encoding::percent_decode_str;
+use serde_json::{json, Value};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+const MAX_BODY: usize = 10 * 1024 * 1024;
+
+#[derive(Debug, Clone, Default)]
+pub struct ApiRequest {
+    pub method: String,
+    /// Raw path and query, still percent-encoded (a hookId's `/` arrives as `%2F`).
+    pub path: String,
+    /// Lower-case names.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl ApiRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl ApiResponse {
+    pub fn json(status: u16, body: &Value) -> Self {
+        let mut headers = vec![("content-type".to_string(), "application/json; charset=utf-8".to_string())];
+        headers.extend(common_headers());
+        Self { status, headers, body: serde_json::to_vec(body).expect("JSON values serialise") }
+    }
+
+    pub fn body_json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// SPEC §2.3: no caching, and CORS open to any origin (Hawk, not cookies, authenticates).
+fn common_headers() -> Vec<(String, String)> {
+    [
+        ("cache-control", "no-store no-cache must-revalidate"),
+        ("access-control-allow-origin", "*"),
+        ("access-control-allow-methods", "OPTIONS,GET,HEAD,POST,PUT,DELETE,TRACE,CONNECT"),
+        ("access-control-allow-headers", "X-Requested-With,Content-Type,Authorization,Accept,Origin,Cache-Control"),
+        ("access-control-max-age", "900"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// The deployment's settings, from Spin variables.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    pub root_client_id: String,
+    /// `None` when no root client is configured: then only stored clients exist.
+    pub root_access_token: Option<String>,
+    pub sealing_key: SealingKey,
+    /// Written into `/__version__`.
+    pub version: String,
+}
+
+pub const DEFAULT_ROOT_CLIENT_ID: &str = "static/taskhooks/root";
+
+pub struct Service<'a> {
+    pub kv: &'a dyn KeyValue,
+    pub clock: &'a dyn Clock,
+    pub config: &'a ServiceConfig,
+}
+
+/// A matched request with its decoded URL parameters, query and parsed body.
+pub(crate) struct Call {
+    pub endpoint: &'static Endpoint,
+    pub params: BTreeMap<&'static str, String>,
+    pub query: BTreeMap<String, String>,
+    pub payload: Value,
+    pub caller: Caller,
+}
+
+impl Call {
+    pub fn param(&self, name: &str) -> &str {
+        self.params.get(name).map(String::as_str).unwrap_or_default()
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        ApiError::new(ErrorCode::InternalServerError, e.to_string())
+    }
+}
+
+fn split_query(path: &str) -> (&str, &str) {
+    path.split_once('?').unwrap_or((path, ""))
+}
+
+fn parse_query(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            let decode = |s: &str| percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+/// Matches on raw path segments, then decodes each parameter, so `%2F` stays inside one.
+fn match_endpoint(method: &str, path: &str) -> Option<(&'static Endpoint, BTreeMap<&'static str, String>)> {
+    let rest = path.strip_prefix("/api/")?;
+    let (service, rest) = rest.split_once('/')?;
+    let route = rest.strip_prefix("v1")?;
+    let segments: Vec<&str> = route.split('/').collect();
+    ENDPOINTS.iter().find_map(|ep| {
+        if ep.method != method || ep.service != service {
+            return None;
+        }
+        let pattern: Vec<&str> = ep.route.split('/').collect();
+        if pattern.len() != segments.len() {
+            return None;
+        }
+        let mut params = BTreeMap::new();
+        for (p, s) in pattern.iter().zip(&segments) {
+            match p.strip_prefix('<').and_then(|p| p.strip_suffix('>')) {
+                Some(name) if !s.is_empty() => {
+                    params.insert(name, percent_decode_str(s).decode_utf8_lossy().into_owned());
+                }
+                Some(_) => return None,
+                None if p == s => {}
+                None => return None,
+            }
+        }
+        Some((ep, params))
+    })
+}
+
+fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
+    if body.len() > MAX_BODY {
+        return Err(ApiError::new(ErrorCode::MalformedPayload, "request body is larger than 10 MB"));
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(v @ (Value::Object(_) | Value::Array(_))) => Ok(v),
+        Ok(_) => Err(ApiError::new(ErrorCode::MalformedPayload, "request body must be a JSON object or array")),
+        Err(e) => Err(ApiError::new(ErrorCode::MalformedPayload, format!("request body is not valid JSON: {e}"))),
+    }
+}
+
+/// The 403 message: what is missing, and the whole expression, as Taskcluster words it.
+pub(crate) fn insufficient_scopes(caller: &Caller, required: &ScopeExpr) -> Option<ApiError> {
+    let missing = required.unsatisfied(&ScopeSet::new(&caller.scopes))?;
+    let who = caller.client_id.as_deref().map(|c| format!("Client ID {c}")).unwrap_or_else(|| "An anonymous request".into());
+    Some(ApiError::new(ErrorCode::InsufficientScopes, format!("{who} {}", scope_report(&missing, required))))
+}
+
+pub(crate) fn scope_report(missing: &ScopeExpr, required: &ScopeExpr) -> String {
+    format!(
+        "does not have sufficient scopes and is missing the following scopes:\n\n```\n{}\n```\n\nThis request requires the client to satisfy the following scope expression:\n\n```\n{}\n```",
+        pretty(missing),
+        pretty(required)
+    )
+}
+
+/// A single scope bare, an expression as indented JSON.
+fn pretty(e: &ScopeExpr) -> String {
+    match e {
+        ScopeExpr::Scope(s) => s.clone(),
+        e => e.to_string(),
+    }
+}
+
+impl Service<'_> {
+    pub(crate) fn store(&self) -> Store<'_> {
+        Store { kv: self.kv, key: &self.config.sealing_key }
+    }
+
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.clock.now().timestamp_millis()
+    }
+
+    pub(crate) fn roles(&self) -> Result<Roles, ApiError> {
+        let roles = self.store().roles()?;
+        Ok(Roles::new(roles.into_iter().map(|r| Role { role_id: r.role_id, scopes: r.scopes }).collect()))
+    }
+
+    pub fn handle(&self, req: &ApiRequest) -> ApiResponse {
+        let time = iso_time(self.clock.now());
+        if req.method == "OPTIONS" {
+            return ApiResponse { status: 200, headers: common_headers(), body: vec![] };
+        }
+        let (path, raw_query) = split_query(&req.path);
+        let Some((endpoint, params)) = match_endpoint(&req.method, path) else {
+            let err = ApiError::new(ErrorCode::ResourceNotFound, format!("No such API endpoint: {} {path}", req.method));
+            return ApiResponse::json(404, &err.body("", json!({}), json!({}), &time));
+        };
+        let payload = parse_body(&req.body);
+        let info_payload = payload.as_ref().cloned().unwrap_or(json!({}));
+        let result = payload.and_then(|payload| {
+            let caller = self.authorize(endpoint, &params, req)?;
+            let mut call = Call { endpoint, params, query: BTreeMap::new(), payload, caller };
+            endpoint.check_params(&call.params)?;
+            call.query = endpoint.check_query(raw_query)?;
+            if endpoint.input {
+                let declared_json = req.header("content-type").is_some_and(|ct| ct.to_ascii_lowercase().contains("application/json"));
+                if !declared_json || (req.body.is_empty() && req.header("content-length").is_none()) {
+                    return Err(ApiError::new(ErrorCode::MalformedPayload, "this method takes a JSON body: send it with `Content-Type: application/json`"));
+                }
+            }
+            self.dispatch(&call)
+        });
+        let params_info = match_endpoint(&req.method, path).map(|(_, p)| json!(p)).unwrap_or(json!({}));
+        match result {
+            Ok(body) => ApiResponse::json(200, &body),
+            Err(err) => {
+                let mut resp = ApiResponse::json(err.code.status(), &err.body(endpoint.name, params_info, info_payload, &time));
+                if err.code == ErrorCode::AuthenticationFailed {
+                    resp.headers.push(("www-authenticate".into(), "hawk".into()));
+                }
+                resp
+            }
+        }
+    }
+
+    /// Authenticates when the endpoint needs a caller, and checks its scope template
+    /// (filled from the decoded URL parameters) before anything else looks at the
+    /// request, so a caller without scopes learns nothing about ids or existence.
+    fn authorize(&self, endpoint: &Endpoint, params: &BTreeMap<&'static str, String>, req: &ApiRequest) -> Result<Caller, ApiError> {
+        if endpoint.access == Access::Public {
+            return Ok(Caller { client_id: None, scopes: vec![] });
+        }
+        let caller = self.caller(req)?;
+        if let Access::Scopes(template) = endpoint.access {
+            let filled = ScopeExpr::from_json(&serde_json::from_str(template).expect("endpoint scope templates are JSON"))
+                .and_then(|e| e.fill(&params.iter().map(|(k, v)| (*k, v.as_str())).collect()))
+                .expect("endpoint scope templates are valid and use only their URL parameters");
+            if let Some(err) = insufficient_scopes(&caller, &filled) {
+                return Err(err);
+            }
+        }
+        Ok(caller)
+    }
+
+    fn caller(&self, req: &ApiRequest) -> Result<Caller, ApiError> {
+        let roles = self.roles()?;
+        // WASI HTTP withholds the `Host` header from guests; Spin passes the URL the
+        // client used as `spin-full-url` instead.
+        let full_url = req.header("spin-full-url").and_then(|u| u.split_once("://"));
+        let scheme = full_url.map(|(s, _)| s).unwrap_or("http");
+        let with_host;
+        let headers = match (req.header("host"), full_url) {
+            (None, Some((_, rest))) => {
+                let authority = rest.split('/').next().unwrap_or_default();
+                with_host = [req.headers.clone(), vec![("host".to_string(), authority.to_string())]].concat();
+                &with_host
+            }
+            _ => &req.headers,
+        };
+        let (host, port) = signed_host_and_port(headers, scheme).unwrap_or_default();
+        let signed = SignedRequest {
+            method: &req.method,
+            resource: &req.path,
+            host: &host,
+            port,
+            authorization: req.header("authorization"),
+            content_type: req.header("content-type").unwrap_or_default(),
+            body: &req.body,
+        };
+        let storage_failure = RefCell::new(None);
+        let now = self.now_ms();
+        let lookup = |id: &str| -> Option<Client> {
+            if id == self.config.root_client_id {
+                return self.config.root_access_token.as_ref().map(|token| Client {
+                    client_id: id.to_string(),
+                    access_token: token.clone(),
+                    scopes: vec!["*".into()],
+                });
+            }
+            match self.store().client(id) {
+                Ok(Some(c)) if !c.disabled && crate::render::parse_time_ms(&c.expires).is_some_and(|e| e > now) => {
+                    Some(Client { client_id: c.client_id, access_token: c.access_token, scopes: c.scopes })
+                }
+                Ok(_) => None,
+                Err(e) => {
+                    *storage_failure.borrow_mut() = Some(e);
+                    None
+                }
+            }
+        };
+        let result = authenticate(&signed, &lookup, &roles, now);
+        if let Some(e) = storage_failure.into_inner() {
+            return Err(e.into());
+        }
+        result.map_err(|AuthFailed(why)| ApiError::new(ErrorCode::AuthenticationFailed, why))
+    }
+
+    fn dispatch(&self, call: &Call) -> Result<Value, ApiError> {
+        match call.endpoint.name {
+            "ping" => Ok(json!({"alive": true, "uptime": 0})),
+            "lbheartbeat" | "heartbeat" => Ok(json!({})),
+            "version" => Ok(json!({"source": "https://github.com/taskhooks/taskhooks", "version": self.config.version, "commit": "", "build": ""})),
+            "task" => self.store().task(call.param("taskId"))?.ok_or_else(|| {
+                ApiError::new(ErrorCode::ResourceNotFound, format!("task `{}` not found", call.param("taskId")))
+            }),
+            name if name.starts_with("x-") => self.extension(call),
+            name if call.endpoint.service == "auth" => self.auth_method(name, call),
+            name => self.hooks_method(name, call),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,398 @@
+//! The API end to end in memory: signed requests through the whole pipeline.
+
+use super::*;
+use crate::hawk::{self, Artifacts};
+use crate::platform::{FixedClock, MemoryStore};
+use serde_json::json;
+
+const ROOT: &str = "static/taskhooks/root";
+const ROOT_TOKEN: &str = "root-access-token-for-tests";
+const NOW: &str = "2026-11-23T12:00:00Z";
+
+struct World {
+    kv: MemoryStore,
+    clock: FixedClock,
+    config: ServiceConfig,
+}
+
+impl World {
+    fn new() -> Self {
+        World {
+            kv: MemoryStore::default(),
+            clock: FixedClock::at(NOW),
+            config: ServiceConfig {
+                root_client_id: ROOT.into(),
+                root_access_token: Some(ROOT_TOKEN.into()),
+                sealing_key: SealingKey::from_base64("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap(),
+                version: "test".into(),
+            },
+        }
+    }
+
+    fn svc(&self) -> Service<'_> {
+        Service { kv: &self.kv, clock: &self.clock, config: &self.config }
+    }
+
+    fn anon(&self, method: &str, path: &str, body: Value) -> ApiResponse {
+        self.svc().handle(&unsigned(method, path, body))
+    }
+
+    fn root(&self, method: &str, path: &str, body: Value) -> ApiResponse {
+        self.as_client(ROOT, ROOT_TOKEN, method, path, body)
+    }
+
+    fn as_client(&self, id: &str, token: &str, method: &str, path: &str, body: Value) -> ApiResponse {
+        let mut req = unsigned(method, path, body);
+        sign(&mut req, id, token, self.clock.now().timestamp());
+        self.svc().handle(&req)
+    }
+
+    /// A client with exactly `scopes`, created through the Auth API; returns its token.
+    fn client_with(&self, id: &str, scopes: &[&str]) -> String {
+        let r = self.root("PUT", &format!("/api/auth/v1/clients/{}", id.replace('/', "%2F")), json!({"description": "t", "expires": "2030-01-01T00:00:00.000Z", "scopes": scopes}));
+        assert_eq!(r.status, 200, "{:?}", r.body_json());
+        r.body_json()["accessToken"].as_str().unwrap().to_string()
+    }
+}
+
+fn unsigned(method: &str, path: &str, body: Value) -> ApiRequest {
+    let body = if body.is_null() { vec![] } else { serde_json::to_vec(&body).unwrap() };
+    let mut headers = vec![("host".to_string(), "localhost:3000".to_string())];
+    if !body.is_empty() {
+        headers.push(("content-type".into(), "application/json".into()));
+        headers.push(("content-length".into(), body.len().to_string()));
+    }
+    ApiRequest { method: method.into(), path: path.into(), headers, body }
+}
+
+fn sign(req: &mut ApiRequest, id: &str, token: &str, ts: i64) {
+    let content_type = req.header("content-type").unwrap_or_default().to_string();
+    let hash = hawk::payload_hash(&content_type, &req.body);
+    let a = Artifacts { ts, nonce: "n0nce", method: &req.method, resource: &req.path, host: "localhost", port: 3000, hash: Some(&hash), ext: None };
+    let mac = hawk::mac(token.as_bytes(), "header", &a);
+    req.headers.push(("authorization".into(), format!(r#"Hawk id="{id}", ts="{ts}", nonce="n0nce", hash="{hash}", mac="{mac}""#)));
+}
+
+fn hook_body() -> Value {
+    json!({
+        "metadata": {"name": "n", "description": "d", "owner": "o@example.com"},
+        "task": {"taskQueueId": "proj/ci", "payload": {"v": "${payload.v}", "by": "${firedBy}"}},
+        "triggerSchema": {"type": "object", "properties": {"v": {"type": "string"}, "taskId": {"type": "string"}}, "additionalProperties": false}
+    })
+}
+
+const HOOK: &str = "/api/hooks/v1/hooks/g/a%2Fb";
+
+/// The role that lets hook g/a/b create its tasks.
+fn grant_hook_role(w: &World) {
+    let r = w.root("PUT", "/api/auth/v1/roles/hook-id:g%2F*", json!({"description": "g's hooks", "scopes": ["queue:create-task:*", "queue:scheduler-id:-"]}));
+    assert_eq!(r.status, 200, "{:?}", r.body_json());
+}
+
+#[test]
+fn create_get_trigger_read_task_and_list() {
+    let w = World::new();
+    grant_hook_role(&w);
+    let created = w.root("PUT", HOOK, hook_body());
+    assert_eq!(created.status, 200, "{:?}", created.body_json());
+    assert_eq!(created.body_json()["hookId"], "a/b");
+    assert_eq!(created.body_json()["metadata"]["emailOnError"], true);
+    let got = w.root("GET", HOOK, Value::Null);
+    assert_eq!(got.body_json(), created.body_json());
+    assert!(got.body_json().get("triggerToken").is_none());
+
+    let fired = w.root("POST", &format!("{HOOK}/trigger"), json!({"v": "x"}));
+    assert_eq!(fired.status, 200, "{:?}", fired.body_json());
+    let task_id = fired.body_json()["taskId"].as_str().unwrap().to_string();
+    assert_eq!(fired.body_json()["status"]["taskId"], task_id);
+    let task = w.anon("GET", &format!("/api/queue/v1/task/{task_id}"), Value::Null).body_json();
+    assert_eq!(task["payload"], json!({"v": "x", "by": "triggerHook"}));
+    let mut who = hook_body();
+    who["task"]["payload"] = json!({"who": "${clientId}"});
+    w.root("PUT", "/api/hooks/v1/hooks/g/who", who);
+    w.root("PUT", "/api/auth/v1/roles/hook-id:g%2Fwho", json!({"description": "", "scopes": ["queue:create-task:*", "queue:scheduler-id:-"]}));
+    let fired = w.root("POST", "/api/hooks/v1/hooks/g/who/trigger", json!({}));
+    let task = w.anon("GET", &format!("/api/queue/v1/task/{}", fired.body_json()["taskId"].as_str().unwrap()), Value::Null).body_json();
+    assert_eq!(task["payload"]["who"], ROOT, "clientId is the caller");
+    assert_eq!(task["created"], "2026-11-23T12:00:00.000Z");
+
+    assert_eq!(w.root("GET", "/api/hooks/v1/hooks", Value::Null).body_json(), json!({"groups": ["g"]}));
+    let listed = w.root("GET", "/api/hooks/v1/hooks/g", Value::Null).body_json();
+    assert_eq!(listed["hooks"][0]["hookId"], "a/b");
+    assert_eq!(listed["hooks"][1]["hookId"], "who");
+    assert_eq!(w.root("GET", "/api/hooks/v1/hooks/nope", Value::Null).status, 404);
+
+    let fires = w.root("GET", &format!("{HOOK}/last-fires"), Value::Null).body_json();
+    assert_eq!(fires["lastFires"][0]["taskId"], task_id);
+    assert_eq!(fires["lastFires"][0]["taskState"], "pending");
+    assert_eq!(fires["lastFires"][0]["firedBy"], "triggerHook");
+    let status = w.root("GET", &format!("{HOOK}/status"), Value::Null).body_json();
+    assert_eq!(status, json!({"lastFire": {"result": "success", "taskId": task_id, "time": "2026-11-23T12:00:00.000Z"}}));
+}
+
+#[test]
+fn scopes_are_checked_before_ids_and_existence_and_403_names_whats_missing() {
+    let w = World::new();
+    let anon = w.anon("GET", "/api/hooks/v1/hooks/bad%20id/x", Value::Null);
+    assert_eq!(anon.status, 403, "403 beats 400 for a bad id");
+    let message = anon.body_json()["message"].as_str().unwrap().to_string();
+    assert!(message.contains("hooks:get:bad id:x"), "{message}");
+    assert_eq!(w.root("GET", "/api/hooks/v1/hooks/bad%20id/x", Value::Null).body_json()["code"], "InvalidRequestArguments");
+
+    let token = w.client_with("project/alice", &["hooks:modify-hook:g/*"]);
+    let create = w.as_client("project/alice", &token, "PUT", HOOK, hook_body());
+    assert_eq!(create.status, 403);
+    let message = create.body_json()["message"].as_str().unwrap().to_string();
+    assert!(message.contains("Client ID project/alice") && message.contains("assume:hook-id:g/a/b"), "{message}");
+    assert!(!message.contains("missing the following scopes:\n\n```\nhooks:modify-hook"), "only the missing part first: {message}");
+    assert_eq!(w.root("GET", HOOK, Value::Null).status, 404, "nothing written by a refused create");
+}
+
+#[test]
+fn hawk_failures_are_401_with_www_authenticate() {
+    let w = World::new();
+    let mut bad_mac = unsigned("GET", "/api/hooks/v1/hooks", Value::Null);
+    sign(&mut bad_mac, ROOT, "wrong-token", w.clock.now().timestamp());
+    let r = w.svc().handle(&bad_mac);
+    assert_eq!((r.status, r.body_json()["code"].as_str()), (401, Some("AuthenticationFailed")));
+    assert!(r.headers.contains(&("www-authenticate".into(), "hawk".into())));
+    let mut stale = unsigned("GET", "/api/hooks/v1/hooks", Value::Null);
+    sign(&mut stale, ROOT, ROOT_TOKEN, w.clock.now().timestamp() - 16 * 60);
+    assert_eq!(w.svc().handle(&stale).status, 401);
+    let mut unknown = unsigned("GET", "/api/hooks/v1/hooks", Value::Null);
+    sign(&mut unknown, "nobody", ROOT_TOKEN, w.clock.now().timestamp());
+    assert!(w.svc().handle(&unknown).body_json()["message"].as_str().unwrap().contains("unknown client"));
+    // A public method ignores a bad header entirely.
+    let mut ping = unsigned("GET", "/api/hooks/v1/ping", Value::Null);
+    sign(&mut ping, ROOT, "wrong-token", 0);
+    assert_eq!(w.svc().handle(&ping).status, 200);
+}
+
+#[test]
+fn anonymous_role_grants_public_reads() {
+    let w = World::new();
+    grant_hook_role(&w);
+    w.root("PUT", HOOK, hook_body());
+    assert_eq!(w.anon("GET", HOOK, Value::Null).status, 403);
+    w.root("PUT", "/api/auth/v1/roles/anonymous", json!({"description": "public", "scopes": ["hooks:get:*", "hooks:list-hooks:*"]}));
+    assert_eq!(w.anon("GET", HOOK, Value::Null).status, 200);
+    assert_eq!(w.anon("GET", "/api/hooks/v1/hooks", Value::Null).status, 200);
+    assert_eq!(w.anon("DELETE", HOOK, Value::Null).status, 403);
+}
+
+#[test]
+fn a_hook_role_without_queue_scopes_gets_403_and_an_error_fire() {
+    let w = World::new();
+    w.root("PUT", HOOK, hook_body());
+    let r = w.root("POST", &format!("{HOOK}/trigger"), json!({"v": "x"}));
+    assert_eq!(r.status, 403, "{:?}", r.body_json());
+    let message = r.body_json()["message"].as_str().unwrap().to_string();
+    assert!(message.starts_with("The role `hook-id:g/a/b` does not have sufficient scopes to create the task:"), "{message}");
+    assert!(message.contains("queue:create-task:project:none"), "{message}");
+    let fires = w.root("GET", &format!("{HOOK}/last-fires"), Value::Null).body_json();
+    assert_eq!(fires["lastFires"][0]["result"], "error");
+    assert_eq!(fires["lastFires"][0]["taskState"], "unknown");
+    let status = w.root("GET", &format!("{HOOK}/status"), Value::Null).body_json();
+    assert_eq!(status["lastFire"]["error"]["code"], "InsufficientScopes");
+}
+
+#[test]
+fn trigger_with_token_and_reset() {
+    let w = World::new();
+    grant_hook_role(&w);
+    w.root("PUT", HOOK, hook_body());
+    let token = w.root("GET", &format!("{HOOK}/token"), Value::Null).body_json()["token"].as_str().unwrap().to_string();
+    assert_eq!(w.root("GET", &format!("{HOOK}/token"), Value::Null).body_json()["token"], token.as_str(), "stable");
+    assert!(!String::from_utf8_lossy(&w.kv.get("hook/g/a%2Fb").unwrap().unwrap()).contains(&token), "sealed at rest");
+    let fired = w.anon("POST", &format!("{HOOK}/trigger/{token}"), json!({"v": "t"}));
+    assert_eq!(fired.status, 200, "{:?}", fired.body_json());
+    let task = w.anon("GET", &format!("/api/queue/v1/task/{}", fired.body_json()["taskId"].as_str().unwrap()), Value::Null).body_json();
+    assert_eq!(task["payload"]["by"], "triggerHookWithToken");
+    assert_eq!(w.anon("POST", &format!("{HOOK}/trigger/wrong"), json!({})).status, 401);
+    assert_eq!(w.anon("POST", "/api/hooks/v1/hooks/g/none/trigger/wrong", json!({})).status, 404, "existence first (upstream)");
+    let new = w.root("POST", &format!("{HOOK}/token"), Value::Null).body_json()["token"].as_str().unwrap().to_string();
+    assert_ne!(new, token);
+    assert_eq!(w.anon("POST", &format!("{HOOK}/trigger/{token}"), json!({"v": "t"})).status, 401, "old token dead");
+    assert_eq!(w.anon("POST", &format!("{HOOK}/trigger/{new}"), json!({"v": "t"})).status, 200);
+}
+
+#[test]
+fn payload_task_id_schema_and_content_type() {
+    let w = World::new();
+    grant_hook_role(&w);
+    w.root("PUT", HOOK, hook_body());
+    let chosen = "fN1SmgV0T8WXX3LhKs2Gyw";
+    let r = w.root("POST", &format!("{HOOK}/trigger"), json!({"v": "x", "taskId": chosen}));
+    assert_eq!(r.body_json()["taskId"], chosen);
+    let again = w.root("POST", &format!("{HOOK}/trigger"), json!({"v": "x", "taskId": chosen}));
+    assert_eq!(again.status, 200, "same task again is idempotent");
+    let conflict = w.root("POST", &format!("{HOOK}/trigger"), json!({"v": "other", "taskId": chosen}));
+    assert_eq!(conflict.status, 400);
+    assert!(conflict.body_json()["message"].as_str().unwrap().contains("RequestConflict"));
+    let bad = w.root("POST", &format!("{HOOK}/trigger"), json!({"taskId": "nope"}));
+    assert!(bad.body_json()["message"].as_str().unwrap().starts_with("Invalid taskId format"));
+    let rejected = w.root("POST", &format!("{HOOK}/trigger"), json!({"v": 1}));
+    assert_eq!((rejected.status, rejected.body_json()["code"].as_str()), (400, Some("InputError")));
+
+    let mut no_type = unsigned("POST", &format!("{HOOK}/trigger"), json!({"v": "x"}));
+    no_type.headers.retain(|(k, _)| k != "content-type");
+    sign(&mut no_type, ROOT, ROOT_TOKEN, w.clock.now().timestamp());
+    assert_eq!(w.svc().handle(&no_type).body_json()["code"], "MalformedPayload");
+}
+
+#[test]
+fn create_is_idempotent_update_keeps_bindings_remove_never_404s() {
+    let w = World::new();
+    let mut body = hook_body();
+    body["bindings"] = json!([{"exchange": "exchange/x", "routingKeyPattern": "#"}]);
+    body["schedule"] = json!(["0 0 3 * * *"]);
+    assert_eq!(w.root("PUT", HOOK, body.clone()).status, 200);
+    let stored = w.kv.get("hook/g/a%2Fb").unwrap();
+    assert_eq!(w.root("PUT", HOOK, body.clone()).status, 200);
+    assert_eq!(w.kv.get("hook/g/a%2Fb").unwrap(), stored, "identical create changes nothing");
+    let mut other = body.clone();
+    other["metadata"]["name"] = json!("other");
+    assert_eq!(w.root("PUT", HOOK, other.clone()).status, 409);
+    let status = w.root("GET", &format!("{HOOK}/status"), Value::Null).body_json();
+    assert_eq!(status, json!({"lastFire": {"result": "no-fire"}, "nextScheduledDate": "2026-11-24T03:00:00.000Z"}));
+
+    other.as_object_mut().unwrap().remove("bindings");
+    other.as_object_mut().unwrap().remove("schedule");
+    let updated = w.root("POST", HOOK, other).body_json();
+    assert_eq!(updated["bindings"], body["bindings"], "omitted bindings are kept");
+    assert_eq!(updated["schedule"], json!([]), "omitted schedule is cleared");
+    assert!(w.root("GET", &format!("{HOOK}/status"), Value::Null).body_json().get("nextScheduledDate").is_none());
+    assert_eq!(w.root("POST", "/api/hooks/v1/hooks/g/none", hook_body()).status, 404);
+
+    let mut denied = hook_body();
+    denied["bindings"] = json!([{"exchange": "exchange/taskcluster-hooks/v1/hook-created", "routingKeyPattern": "#"}]);
+    assert_eq!(w.root("PUT", "/api/hooks/v1/hooks/g/denied", denied).body_json()["code"], "InputError");
+
+    assert_eq!(w.root("DELETE", HOOK, Value::Null).body_json(), json!({}));
+    assert_eq!(w.root("DELETE", HOOK, Value::Null).status, 200);
+    assert_eq!(w.root("GET", HOOK, Value::Null).status, 404);
+    assert_eq!(w.root("GET", "/api/hooks/v1/hooks", Value::Null).body_json(), json!({"groups": []}));
+}
+
+#[test]
+fn last_fires_page_newest_first() {
+    let w = World::new();
+    grant_hook_role(&w);
+    w.root("PUT", HOOK, hook_body());
+    let mut ids = vec![];
+    for i in 0..5 {
+        *w.clock.0.lock().unwrap() = NOW.parse::<chrono::DateTime<chrono::Utc>>().unwrap() + chrono::Duration::seconds(i);
+        ids.push(w.root("POST", &format!("{HOOK}/trigger"), json!({"v": "x"})).body_json()["taskId"].as_str().unwrap().to_string());
+    }
+    ids.reverse();
+    let mut seen = vec![];
+    let mut path = format!("{HOOK}/last-fires?limit=2");
+    loop {
+        let page = w.root("GET", &path, Value::Null).body_json();
+        seen.extend(page["lastFires"].as_array().unwrap().iter().map(|f| f["taskId"].as_str().unwrap().to_string()));
+        match page["continuationToken"].as_str() {
+            Some(t) => path = format!("{HOOK}/last-fires?limit=2&continuationToken={t}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids);
+    assert_eq!(w.root("GET", &format!("{HOOK}/last-fires?continuationToken=!!"), Value::Null).body_json()["message"], "Invalid continuation token");
+    assert_eq!(w.root("GET", &format!("{HOOK}/last-fires?limit=x"), Value::Null).body_json()["code"], "InvalidRequestArguments");
+    assert_eq!(w.root("GET", &format!("{HOOK}/last-fires?colour=red"), Value::Null).body_json()["code"], "InvalidRequestArguments");
+    assert_eq!(w.root("GET", "/api/hooks/v1/hooks/g/never/last-fires", Value::Null).status, 404);
+}
+
+#[test]
+fn clients_and_roles_through_the_auth_api() {
+    let w = World::new();
+    let token = w.client_with("project/bob", &["hooks:trigger-hook:g/*", "auth:create-client:project/bob/*"]);
+    let got = w.anon("GET", "/api/auth/v1/clients/project%2Fbob", Value::Null).body_json();
+    assert_eq!(got["scopes"], json!(["auth:create-client:project/bob/*", "hooks:trigger-hook:g/*"]));
+    assert!(got.get("accessToken").is_none(), "only create/reset return the token");
+    assert!(!String::from_utf8_lossy(&w.kv.get("client/project/bob").unwrap().unwrap()).contains(&token), "sealed at rest");
+    let current = w.as_client("project/bob", &token, "GET", "/api/auth/v1/scopes/current", Value::Null).body_json();
+    assert!(current["scopes"].as_array().unwrap().contains(&json!("hooks:trigger-hook:g/*")));
+
+    // Bob may create clients under his prefix, but not give them more than he has.
+    let escalate = w.as_client("project/bob", &token, "PUT", "/api/auth/v1/clients/project%2Fbob%2Fci", json!({"description": "ci", "expires": "2030-01-01T00:00:00.000Z", "scopes": ["hooks:*"]}));
+    assert_eq!(escalate.status, 403);
+    let ok = w.as_client("project/bob", &token, "PUT", "/api/auth/v1/clients/project%2Fbob%2Fci", json!({"description": "ci", "expires": "2030-01-01T00:00:00.000Z", "scopes": ["hooks:trigger-hook:g/x"]}));
+    assert_eq!(ok.status, 200, "{:?}", ok.body_json());
+    assert_eq!(w.root("PUT", "/api/auth/v1/clients/project%2Fbob", json!({"description": "x", "expires": "2030-01-01T00:00:00.000Z"})).status, 409);
+
+    let reset = w.root("POST", "/api/auth/v1/clients/project%2Fbob/reset", Value::Null).body_json();
+    let new_token = reset["accessToken"].as_str().unwrap();
+    assert_eq!(w.as_client("project/bob", &token, "GET", "/api/auth/v1/scopes/current", Value::Null).status, 401, "old token dead");
+    assert_eq!(w.as_client("project/bob", new_token, "GET", "/api/auth/v1/scopes/current", Value::Null).status, 200);
+
+    let role = w.root("PUT", "/api/auth/v1/roles/project-admin:*", json!({"description": "admins", "scopes": ["hooks:modify-hook:project-<..>/*"]})).body_json();
+    assert_eq!(role["roleId"], "project-admin:*");
+    let expanded = w.anon("POST", "/api/auth/v1/scopes/expand", json!({"scopes": ["assume:project-admin:zap"]})).body_json();
+    assert_eq!(expanded["scopes"], json!(["assume:project-admin:zap", "hooks:modify-hook:project-zap/*"]));
+    assert_eq!(w.root("PUT", "/api/auth/v1/roles/project-admin:*", json!({"description": "changed", "scopes": []})).status, 409);
+    let updated = w.root("POST", "/api/auth/v1/roles/project-admin:*", json!({"description": "changed", "scopes": ["hooks:get:*"]})).body_json();
+    assert_eq!(updated["scopes"], json!(["hooks:get:*"]));
+    assert_eq!(w.anon("GET", "/api/auth/v1/roles/", Value::Null).body_json().as_array().unwrap().len(), 1);
+    assert_eq!(w.root("DELETE", "/api/auth/v1/roles/project-admin:*", Value::Null).status, 200);
+    assert_eq!(w.anon("GET", "/api/auth/v1/roles/project-admin:*", Value::Null).status, 404);
+    assert_eq!(w.root("PUT", "/api/auth/v1/roles/r", json!({"description": "d", "scopes": ["a:**"]})).status, 400);
+
+    assert_eq!(w.root("DELETE", "/api/auth/v1/clients/project%2Fbob", Value::Null).status, 200);
+    assert_eq!(w.as_client("project/bob", new_token, "GET", "/api/auth/v1/scopes/current", Value::Null).status, 401);
+}
+
+#[test]
+fn dry_run_and_schedule_previews_have_no_side_effects() {
+    let w = World::new();
+    let mut body = hook_body();
+    body["schedule"] = json!(["0 0 3 * * *"]);
+    w.root("PUT", HOOK, body);
+    let dry = |b: Value| w.root("POST", "/api/taskhooks/v1/hooks/g/a%2Fb/dry-run", b).body_json();
+    let missing = dry(json!({"payload": {"v": "x"}}));
+    assert_eq!(missing["outcome"], "insufficient-scopes", "{missing}");
+    assert_eq!(missing["role"], "hook-id:g/a/b");
+    grant_hook_role(&w);
+    let ok = dry(json!({"payload": {"v": "x"}}));
+    assert_eq!(ok["outcome"], "task");
+    assert_eq!(ok["task"]["payload"], json!({"v": "x", "by": "triggerHook"}));
+    assert_eq!(dry(json!({"payload": {"v": 1}}))["outcome"], "invalid-payload");
+    assert_eq!(dry(json!({"firedBy": "schedule"}))["outcome"], "render-error", "no payload when scheduled");
+    assert_eq!(w.root("GET", &format!("{HOOK}/last-fires"), Value::Null).status, 404, "nothing recorded");
+    assert!(!w.kv.0.lock().unwrap().keys().any(|k| k.starts_with("task/")), "nothing created");
+
+    let next = w.root("GET", "/api/taskhooks/v1/hooks/g/a%2Fb/next-fires?count=2", Value::Null).body_json();
+    assert_eq!(next["nextFires"], json!(["2026-11-24T03:00:00.000Z", "2026-11-25T03:00:00.000Z"]));
+    let preview = w.anon("POST", "/api/taskhooks/v1/schedule-preview", json!({"schedule": ["0 30 9 * * 1"], "count": 1, "from": "2026-11-23T00:00:00Z"})).body_json();
+    assert_eq!(preview["nextFires"], json!(["2026-11-23T09:30:00.000Z"]));
+    assert_eq!(w.anon("POST", "/api/taskhooks/v1/schedule-preview", json!({"schedule": ["0 0 3 0 * *"]})).body_json()["code"], "InputError");
+}
+
+#[test]
+fn errors_use_the_taskcluster_format() {
+    let w = World::new();
+    let missing = w.root("GET", "/api/hooks/v1/hooks/g/nope", Value::Null);
+    assert_eq!(missing.status, 404);
+    let body = missing.body_json();
+    assert_eq!(body["code"], "ResourceNotFound");
+    assert_eq!(body["requestInfo"]["method"], "hook");
+    assert_eq!(body["requestInfo"]["params"], json!({"hookGroupId": "g", "hookId": "nope"}));
+
+    let mut bad_json = unsigned("PUT", "/api/hooks/v1/hooks/g/h", Value::Null);
+    bad_json.body = b"{nope".to_vec();
+    assert_eq!(w.svc().handle(&bad_json).body_json()["code"], "MalformedPayload", "body errors come before auth");
+
+    let mut extra = hook_body();
+    extra["surprise"] = json!(1);
+    let refused = w.root("PUT", "/api/hooks/v1/hooks/g/h", extra);
+    assert_eq!(refused.body_json()["code"], "InputValidationError");
+    assert!(refused.body_json()["message"].as_str().unwrap().contains("surprise"));
+    let mut bad_schedule = hook_body();
+    bad_schedule["schedule"] = json!(["0 0 3 0 * *"]);
+    assert!(w.root("PUT", "/api/hooks/v1/hooks/g/h", bad_schedule).body_json()["message"].as_str().unwrap().contains("0 0 3 0 * *"));
+    let mut bad_schema = hook_body();
+    bad_schema["triggerSchema"] = json!({"type": "beer"});
+    assert!(w.root("PUT", "/api/hooks/v1/hooks/g/h", bad_schema).body_json()["message"].as_str().unwrap().starts_with("triggerSchema is not a valid JSON schema:"));
+    assert_eq!(w.root("GET", "/api/hooks/v1/hooks/g/h", Value::Null).status, 404, "nothing half-written");
+    assert_eq!(w.anon("GET", "/api/hooks/v1/nowhere", Value::Null).status, 404);
+    assert_eq!(w.anon("GET", "/api/hooks/v1/__heartbeat__", Value::Null).body_json(), json!({}));
+}
