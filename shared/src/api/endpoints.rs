@@ -115,12 +115,15 @@ pub(crate) static ENDPOINTS: &[Endpoint] = &[
     ep!("hooks", "GET", "/hooks/<hookGroupId>/<hookId>/last-fires", "listLastFires", Scopes(r#""hooks:list-last-fires:<hookGroupId>/<hookId>""#), ["continuationToken", "limit"], false),
     // Auth v1 subset: clients and roles (standalone mode).
     ep!("auth", "GET", "/ping", "ping", Public),
+    // The official clients drop the trailing `/` the Auth API declares; take both.
     ep!("auth", "GET", "/clients/", "listClients", Public, ["prefix", "continuationToken", "limit"], false),
+    ep!("auth", "GET", "/clients", "listClients", Public, ["prefix", "continuationToken", "limit"], false),
     ep!("auth", "GET", "/clients/<clientId>", "client", Public),
     ep!("auth", "PUT", "/clients/<clientId>", "createClient", Scopes(r#""auth:create-client:<clientId>""#), [], true),
     ep!("auth", "DELETE", "/clients/<clientId>", "deleteClient", Scopes(r#""auth:delete-client:<clientId>""#)),
     ep!("auth", "POST", "/clients/<clientId>/reset", "resetAccessToken", Scopes(r#""auth:reset-access-token:<clientId>""#)),
     ep!("auth", "GET", "/roles/", "listRoles", Public),
+    ep!("auth", "GET", "/roles", "listRoles", Public),
     ep!("auth", "GET", "/roles/<roleId>", "role", Public),
     ep!("auth", "PUT", "/roles/<roleId>", "createRole", Scopes(r#""auth:create-role:<roleId>""#), [], true),
     ep!("auth", "POST", "/roles/<roleId>", "updateRole", Scopes(r#""auth:update-role:<roleId>""#), [], true),
