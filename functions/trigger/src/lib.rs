@@ -38,7 +38,7 @@ fn handle(req: Request) -> Response {
         body: req.into_body(),
     };
     let resp = match (SpinKeyValue::open_default(), config()) {
-        (Ok(kv), Ok(config)) => Service { kv: &kv, clock: &SystemClock, config: &config }.handle(&api_req),
+        (Ok(kv), Ok(config)) => Service::new(&kv, &SystemClock, &config).handle(&api_req),
         (Err(e), _) => server_error(&format!("key-value store unavailable: {e}")),
         (_, Err(e)) => server_error(&format!("misconfigured deployment: {e}")),
     };

@@ -7,7 +7,7 @@ use super::{insufficient_scopes, Call, Service};
 use crate::error::{ApiError, ErrorCode};
 use crate::ids::nice_slugid;
 use crate::render::{iso_time, parse_time_ms};
-use crate::scopes::{is_valid_scope, ScopeExpr};
+use crate::scopes::{is_valid_scope, Role, Roles, ScopeExpr};
 use crate::store::{ClientRecord, RoleRecord};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -86,15 +86,16 @@ impl Service<'_> {
         Ok(v)
     }
 
-    fn role_json(&self, r: &RoleRecord) -> Result<Value, ApiError> {
-        Ok(json!({
+    /// `roles`: all roles as they now are (after a write, not the request's cached view).
+    fn role_json(r: &RoleRecord, roles: &Roles) -> Value {
+        json!({
             "roleId": r.role_id,
             "description": r.description,
             "scopes": r.scopes,
             "created": r.created,
             "lastModified": r.last_modified,
-            "expandedScopes": self.roles()?.expand([format!("assume:{}", r.role_id)]),
-        }))
+            "expandedScopes": roles.expand([format!("assume:{}", r.role_id)]),
+        })
     }
 
     pub(super) fn auth_method(&self, name: &str, call: &Call) -> Result<Value, ApiError> {
@@ -155,8 +156,11 @@ impl Service<'_> {
                 store.delete_client(client_id)?;
                 Ok(json!({}))
             }
-            "listRoles" => store.roles()?.iter().map(|r| self.role_json(r)).collect::<Result<Vec<_>, _>>().map(Value::Array),
-            "role" => self.role_json(store.roles()?.iter().find(|r| r.role_id == role_id).ok_or_else(no_role)?),
+            "listRoles" => {
+                let roles = self.roles()?;
+                Ok(Value::Array(store.roles()?.iter().map(|r| Self::role_json(r, roles)).collect()))
+            }
+            "role" => Ok(Self::role_json(store.roles()?.iter().find(|r| r.role_id == role_id).ok_or_else(no_role)?, self.roles()?)),
             "createRole" | "updateRole" => {
                 let req: CreateRoleRequest = input(&call.payload)?;
                 check_scopes(&req.scopes)?;
@@ -170,7 +174,7 @@ impl Service<'_> {
                         if r.scopes != scopes || r.description != req.description {
                             return Err(ApiError::new(ErrorCode::RequestConflict, format!("role `{role_id}` already exists")));
                         }
-                        return self.role_json(r);
+                        return Ok(Self::role_json(r, self.roles()?));
                     }
                     ("createRole", None) => {
                         roles.push(RoleRecord { role_id: role_id.to_string(), scopes, description: req.description, created: now.clone(), last_modified: now });
@@ -185,7 +189,8 @@ impl Service<'_> {
                     }
                 };
                 store.put_roles(&mut roles)?;
-                self.role_json(&role)
+                let now_roles = Roles::new(roles.iter().map(|r| Role { role_id: r.role_id.clone(), scopes: r.scopes.clone() }).collect());
+                Ok(Self::role_json(&role, &now_roles))
             }
             "deleteRole" => {
                 let mut roles = store.roles()?;

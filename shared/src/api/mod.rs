@@ -89,9 +89,12 @@ pub struct ServiceConfig {
 pub const DEFAULT_ROOT_CLIENT_ID: &str = "static/taskhooks/root";
 
 pub struct Service<'a> {
-    pub kv: &'a dyn KeyValue,
-    pub clock: &'a dyn Clock,
-    pub config: &'a ServiceConfig,
+    kv: &'a dyn KeyValue,
+    clock: &'a dyn Clock,
+    config: &'a ServiceConfig,
+    /// The roles document, read at most once per request (authentication and the fire's
+    /// scope check both need it).
+    roles: std::cell::OnceCell<Roles>,
 }
 
 /// A matched request with its decoded URL parameters, query and parsed body.
@@ -197,7 +200,11 @@ fn pretty(e: &ScopeExpr) -> String {
     }
 }
 
-impl Service<'_> {
+impl<'a> Service<'a> {
+    pub fn new(kv: &'a dyn KeyValue, clock: &'a dyn Clock, config: &'a ServiceConfig) -> Self {
+        Service { kv, clock, config, roles: std::cell::OnceCell::new() }
+    }
+
     pub(crate) fn store(&self) -> Store<'_> {
         Store { kv: self.kv, key: &self.config.sealing_key }
     }
@@ -206,10 +213,15 @@ impl Service<'_> {
         self.clock.now().timestamp_millis()
     }
 
-    pub(crate) fn roles(&self) -> Result<Roles, ApiError> {
+    pub(crate) fn roles(&self) -> Result<&Roles, ApiError> {
+        if let Some(roles) = self.roles.get() {
+            return Ok(roles);
+        }
         let roles = self.store().roles()?;
-        Ok(Roles::new(roles.into_iter().map(|r| Role { role_id: r.role_id, scopes: r.scopes }).collect()))
+        let roles = Roles::new(roles.into_iter().map(|r| Role { role_id: r.role_id, scopes: r.scopes }).collect());
+        Ok(self.roles.get_or_init(|| roles))
     }
+
 
     pub fn handle(&self, req: &ApiRequest) -> ApiResponse {
         let time = iso_time(self.clock.now());
@@ -314,7 +326,7 @@ impl Service<'_> {
                 }
             }
         };
-        let result = authenticate(&signed, &lookup, &roles, now);
+        let result = authenticate(&signed, &lookup, roles, now);
         if let Some(e) = storage_failure.into_inner() {
             return Err(e.into());
         }

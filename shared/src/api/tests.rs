@@ -30,7 +30,7 @@ impl World {
     }
 
     fn svc(&self) -> Service<'_> {
-        Service { kv: &self.kv, clock: &self.clock, config: &self.config }
+        Service::new(&self.kv, &self.clock, &self.config)
     }
 
     fn anon(&self, method: &str, path: &str, body: Value) -> ApiResponse {
@@ -327,6 +327,7 @@ fn clients_and_roles_through_the_auth_api() {
 
     let role = w.root("PUT", "/api/auth/v1/roles/project-admin:*", json!({"description": "admins", "scopes": ["hooks:modify-hook:project-<..>/*"]})).body_json();
     assert_eq!(role["roleId"], "project-admin:*");
+    assert!(role["expandedScopes"].as_array().unwrap().contains(&json!("hooks:modify-hook:project-*")), "expanded with the new role: {role}");
     let expanded = w.anon("POST", "/api/auth/v1/scopes/expand", json!({"scopes": ["assume:project-admin:zap"]})).body_json();
     assert_eq!(expanded["scopes"], json!(["assume:project-admin:zap", "hooks:modify-hook:project-zap/*"]));
     assert_eq!(w.root("PUT", "/api/auth/v1/roles/project-admin:*", json!({"description": "changed", "scopes": []})).status, 409);
