@@ -202,6 +202,11 @@ impl App {
     pub fn load(opts: AppOptions<'_>) -> Result<App> {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
+        // `TASKHOOKS_PERF_MAP=1` writes /tmp/perf-<pid>.map so `perf report` names guest
+        // functions (for profiling load runs; needs a component built without `strip`).
+        if std::env::var_os("TASKHOOKS_PERF_MAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         // Compiled components are cached on disk (~/.cache/wasmtime), so a restart of the
         // host skips Cranelift entirely for unchanged .wasm files.
         match wasmtime::Cache::new(wasmtime::CacheConfig::new()) {

@@ -61,5 +61,56 @@ fn schedule(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, render, scopes, schedule);
+/// The two request paths the load run drives (`hook` GET, `triggerHook`), natively on an
+/// in-memory store, with their pieces: what a request costs before the host and the
+/// key-value store add theirs.
+fn api(c: &mut Criterion) {
+    use taskhooks_shared::api::{ApiRequest, Service, ServiceConfig};
+    use taskhooks_shared::hawk::{self, Artifacts};
+    use taskhooks_shared::platform::{MemoryStore, SystemClock};
+    use taskhooks_shared::sealed::SealingKey;
+    use taskhooks_shared::trigger_schema::TriggerSchema;
+
+    let config = ServiceConfig {
+        root_client_id: "root".into(),
+        root_access_token: Some("root-token".into()),
+        sealing_key: SealingKey::from_base64("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap(),
+        version: "bench".into(),
+    };
+    let kv = MemoryStore::default();
+    let signed = |method: &str, path: &str, body: &str| {
+        let ts = chrono::Utc::now().timestamp();
+        let ct = if body.is_empty() { "" } else { "application/json" };
+        let hash = hawk::payload_hash(ct, body.as_bytes());
+        let a = Artifacts { ts, nonce: "n", method, resource: path, host: "localhost", port: 3000, hash: Some(&hash), ext: None };
+        let mac = hawk::mac(b"root-token", "header", &a);
+        let mut headers = vec![
+            ("host".to_string(), "localhost:3000".to_string()),
+            ("authorization".to_string(), format!(r#"Hawk id="root", ts="{ts}", nonce="n", hash="{hash}", mac="{mac}""#)),
+        ];
+        if !body.is_empty() {
+            headers.push(("content-type".into(), ct.into()));
+        }
+        ApiRequest { method: method.into(), path: path.into(), headers, body: body.as_bytes().to_vec() }
+    };
+    let svc = || Service::new(&kv, &SystemClock, &config);
+    let role = r#"{"description": "", "scopes": ["queue:create-task:highest:load/*", "queue:create-task:project:none", "queue:scheduler-id:-"]}"#;
+    assert_eq!(svc().handle(&signed("PUT", "/api/auth/v1/roles/hook-id:load%2F*", role)).status, 200);
+    let schema = serde_json::json!({"type": "object", "properties": {"n": {"type": "integer"}}, "additionalProperties": false});
+    let hook = serde_json::json!({
+        "metadata": {"name": "load", "description": "load run", "owner": "ops@example.com"},
+        "task": {"taskQueueId": "load/ci", "schedulerId": "-", "payload": {"n": "${payload.n}"},
+                 "metadata": {"name": "load", "description": "", "owner": "ops@example.com", "source": "https://example.com"},
+                 "deadline": {"$fromNow": "1 hour"}},
+        "triggerSchema": schema,
+    });
+    assert_eq!(svc().handle(&signed("PUT", "/api/hooks/v1/hooks/load/h", &hook.to_string())).status, 200);
+    let get = signed("GET", "/api/hooks/v1/hooks/load/h", "");
+    c.bench_function("api/hook_get_signed", |b| b.iter(|| assert_eq!(svc().handle(black_box(&get)).status, 200)));
+    let trigger = signed("POST", "/api/hooks/v1/hooks/load/h/trigger", r#"{"n": 1}"#);
+    c.bench_function("api/trigger_hook_signed", |b| b.iter(|| assert_eq!(svc().handle(black_box(&trigger)).status, 200)));
+    c.bench_function("api/trigger_schema_compile", |b| b.iter(|| TriggerSchema::compile(black_box(&schema)).unwrap()));
+}
+
+criterion_group!(benches, render, scopes, schedule, api);
 criterion_main!(benches);

@@ -337,7 +337,7 @@ impl<'a> Service<'a> {
         match call.endpoint.name {
             "ping" => Ok(json!({"alive": true, "uptime": 0})),
             "lbheartbeat" | "heartbeat" => Ok(json!({})),
-            "version" => Ok(json!({"source": "https://github.com/taskhooks/taskhooks", "version": self.config.version, "commit": "", "build": ""})),
+            "version" => Ok(json!({"source": "taskhooks", "version": self.config.version, "commit": "", "build": ""})),
             "task" => self.store().task(call.param("taskId"))?.ok_or_else(|| {
                 ApiError::new(ErrorCode::ResourceNotFound, format!("task `{}` not found", call.param("taskId")))
             }),
