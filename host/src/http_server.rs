@@ -103,7 +103,9 @@ impl HttpTrigger {
         match self.run(&component, req).await {
             Ok(resp) => resp,
             Err(e) => {
-                eprintln!("taskhooks: component `{component}` failed on {method} {path}: {e:#}");
+                // The route, not the path: a path can carry a secret (a trigger token).
+                let route = &m.matched_route;
+                eprintln!("taskhooks: component `{component}` failed on {method} {route}: {e:#}");
                 plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
             }
         }

@@ -248,7 +248,12 @@ impl<'a> Service<'a> {
             }
             self.dispatch(&call)
         });
-        let params_info = match_endpoint(&req.method, path).map(|(_, p)| json!(p)).unwrap_or(json!({}));
+        // Errors echo the URL parameters, except a trigger token: secrets appear only in
+        // the responses meant to return them.
+        let mut params_info = match_endpoint(&req.method, path).map(|(_, p)| json!(p)).unwrap_or(json!({}));
+        if let Some(token) = params_info.get_mut("token") {
+            *token = json!("<redacted>");
+        }
         match result {
             Ok(body) => ApiResponse::json(200, &body),
             Err(err) => {

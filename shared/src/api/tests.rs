@@ -208,7 +208,12 @@ fn trigger_with_token_and_reset() {
     assert_eq!(fired.status, 200, "{:?}", fired.body_json());
     let task = w.anon("GET", &format!("/api/queue/v1/task/{}", fired.body_json()["taskId"].as_str().unwrap()), Value::Null).body_json();
     assert_eq!(task["payload"]["by"], "triggerHookWithToken");
-    assert_eq!(w.anon("POST", &format!("{HOOK}/trigger/wrong"), json!({})).status, 401);
+    let wrong = w.anon("POST", &format!("{HOOK}/trigger/wrong"), json!({}));
+    assert_eq!(wrong.status, 401);
+    assert_eq!(wrong.body_json()["requestInfo"]["params"]["token"], "<redacted>");
+    let bad_payload = w.anon("POST", &format!("{HOOK}/trigger/{token}"), json!({"v": 1}));
+    assert_eq!(bad_payload.status, 400);
+    assert!(!String::from_utf8_lossy(&bad_payload.body).contains(&token), "the token is not echoed");
     assert_eq!(w.anon("POST", "/api/hooks/v1/hooks/g/none/trigger/wrong", json!({})).status, 404, "existence first (upstream)");
     let new = w.root("POST", &format!("{HOOK}/token"), Value::Null).body_json()["token"].as_str().unwrap().to_string();
     assert_ne!(new, token);
