@@ -209,6 +209,9 @@ def test_auth_clients_and_roles(auth, root_options):
     expect_error(404, "ResourceNotFound", auth.role, "project-admin:*")
 
     opts, created = client_for(root_options, auth, "conformance/carol", ["hooks:get:*"])
+    listed = auth.listClients(query={"prefix": "conformance/"})["clients"]
+    assert "conformance/carol" in [c["clientId"] for c in listed]
+    assert all("accessToken" not in c for c in listed)
     got = auth.client("conformance/carol")
     assert "accessToken" not in got and got["scopes"] == ["hooks:get:*"]
     carol = taskcluster.Auth(opts)
