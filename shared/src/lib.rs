@@ -18,7 +18,9 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod fire;
 pub mod hawk;
+pub mod embedded_queue;
 pub mod ids;
 pub mod model;
 pub mod platform;

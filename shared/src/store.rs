@@ -6,7 +6,7 @@
 //! | `fire/<hookGroupId>/<hookId, %-encoded>/<inverted ms>/<taskId>` | one `LastFire` |
 //! | `client/<clientId>` | a client, its access token sealed |
 //! | `roles` | every role, one document |
-//! | `task/<taskId>` | a task in the local queue |
+//! | `task/<taskId>`, `taskgroup/...` | the embedded queue's tasks (`crate::embedded_queue`) |
 //!
 //! Lists come from key prefixes rather than index records: Spin's key-value interface has
 //! no compare-and-swap, so a read-modify-write index would lose entries under concurrent
@@ -230,14 +230,6 @@ impl Store<'_> {
     pub fn put_roles(&self, roles: &mut Vec<RoleRecord>) -> Result<(), StorageError> {
         roles.sort_by(|a, b| a.role_id.cmp(&b.role_id));
         self.write(ROLES_KEY, roles)
-    }
-
-    pub fn task(&self, task_id: &str) -> Result<Option<serde_json::Value>, StorageError> {
-        self.read(&format!("task/{task_id}"))
-    }
-
-    pub fn put_task(&self, task_id: &str, task: &serde_json::Value) -> Result<(), StorageError> {
-        self.write(&format!("task/{task_id}"), task)
     }
 }
 

@@ -354,3 +354,24 @@ def test_extensions(hooks, host, root_options, setup):
     preview = requests.post(f"{host.root_url}/api/taskhooks/v1/schedule-preview",
                             json={"schedule": ["0 0 3 * * *"], "count": 2, "from": "2026-11-23T00:00:00Z"})
     assert preview.json() == {"nextFires": ["2026-11-23T03:00:00.000Z", "2026-11-24T03:00:00.000Z"]}
+
+
+def test_embedded_queue_through_the_official_queue_client(hooks, root_options, setup):
+    queue = taskcluster.Queue(root_options)
+    fired = hooks.triggerHook("proj", "nightly/build", {"go": True})
+    task = queue.task(fired["taskId"])
+    assert task["taskQueueId"] == "proj/ci" and task["taskGroupId"] == fired["taskId"]
+    assert queue.status(fired["taskId"])["status"]["state"] == "pending"
+    assert queue.listTaskGroup(fired["taskId"])["tasks"][0]["status"]["taskId"] == fired["taskId"]
+
+    task_id = taskcluster.slugId()
+    now = datetime.datetime.now(datetime.timezone.utc)
+    definition = {
+        "taskQueueId": "proj/ci", "created": taskcluster.stringDate(now),
+        "deadline": taskcluster.stringDate(now + datetime.timedelta(hours=1)),
+        "payload": {}, "metadata": {"name": "direct", "description": "", "owner": "ops@example.com", "source": "https://example.com"},
+    }
+    assert queue.createTask(task_id, definition)["status"]["state"] == "pending"
+    assert queue.createTask(task_id, definition)["status"]["taskId"] == task_id, "idempotent"
+    expect_error(409, "RequestConflict", queue.createTask, task_id, dict(definition, payload={"x": 1}))
+    expect_error(404, "ResourceNotFound", queue.task, taskcluster.slugId())

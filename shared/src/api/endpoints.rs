@@ -130,8 +130,13 @@ pub(crate) static ENDPOINTS: &[Endpoint] = &[
     ep!("auth", "DELETE", "/roles/<roleId>", "deleteRole", Scopes(r#""auth:delete-role:<roleId>""#)),
     ep!("auth", "GET", "/scopes/current", "currentScopes", Authenticated),
     ep!("auth", "POST", "/scopes/expand", "expandScopes", Public, [], true),
-    // The local queue's read side, so fired tasks can be inspected.
+    // The embedded queue (Queue v1 subset). createTask checks the task's own scope
+    // requirement in the handler, as the Queue does.
+    ep!("queue", "GET", "/ping", "ping", Public),
+    ep!("queue", "PUT", "/task/<taskId>", "createTask", Authenticated, [], true),
     ep!("queue", "GET", "/task/<taskId>", "task", Public),
+    ep!("queue", "GET", "/task/<taskId>/status", "status", Public),
+    ep!("queue", "GET", "/task-group/<taskGroupId>/list", "listTaskGroup", Public, ["continuationToken", "limit"], false),
     // Extensions beyond upstream (names prefixed `x-`).
     ep!("taskhooks", "POST", "/hooks/<hookGroupId>/<hookId>/dry-run", "x-dryRun", Scopes(r#""hooks:get:<hookGroupId>:<hookId>""#), [], true),
     ep!("taskhooks", "GET", "/hooks/<hookGroupId>/<hookId>/next-fires", "x-nextFires", Scopes(r#""hooks:get:<hookGroupId>:<hookId>""#), ["count"], false),

@@ -75,7 +75,7 @@ impl Service<'_> {
     }
 
     /// `outcome` is one of `task` (would be created), `declined`, `invalid-payload`,
-    /// `render-error`, `insufficient-scopes`; nothing is created or recorded.
+    /// `render-error`, `invalid-task`, `insufficient-scopes`; nothing is created or recorded.
     fn dry_run(&self, call: &Call) -> Result<Value, ApiError> {
         let (g, h) = ids(call)?;
         let req: DryRunRequest = serde_json::from_value(call.payload.clone())
@@ -109,6 +109,7 @@ impl Service<'_> {
         Ok(match self.attempt(&hook, &ctx, &task_id, now)? {
             Attempt::Declined => json!({"outcome": "declined"}),
             Attempt::RenderFailed(e) => json!({"outcome": "render-error", "error": e}),
+            Attempt::InvalidTask(e) => json!({"outcome": "invalid-task", "taskId": task_id, "error": e}),
             Attempt::Task { task, missing: Some(missing), required } => json!({
                 "outcome": "insufficient-scopes",
                 "taskId": task_id,

@@ -1,13 +1,15 @@
 //! The Hooks v1 methods (SPEC §5) and firing a hook into the local queue (§6).
 
-use super::{scope_report, Call, Service};
+use super::{Call, Service};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorCode};
 use crate::ids::{is_slugid, nice_slugid, secrets_equal, HookGroupId, HookId};
 use crate::model::{
-    FireResult, HookCreationRequest, HookDefinition, HookRecord, HookStatus, LastFire, ListHookGroupsResponse,
+    FireResult, HookCreationRequest, HookDefinition, HookRecord, HookStatus, ListHookGroupsResponse,
     ListHooksResponse, ListLastFiresResponse, StatusLastFire, TriggerHookResponse, TriggerTokenResponse, FAR_FUTURE,
 };
+use crate::embedded_queue::EmbeddedQueue;
+use crate::fire::{fire, EmbeddedTaskQueue, FireOptions, FireOutcome, QueueError};
 use crate::queue::create_task_requirement;
 use crate::render::{iso_time, render_task, FireContext, FiredBy, Rendered};
 use crate::schedule::Schedule;
@@ -24,7 +26,6 @@ use serde_json::{json, Map, Value};
 const DENIED_EXCHANGE_PREFIXES: [&str; 2] = ["exchange/taskcluster-queue/v1/task-created", "exchange/taskcluster-hooks/"];
 
 const MAX_FIRES_PAGE: usize = 1000;
-const MAX_ERROR_CHARS: usize = 131_072;
 
 fn to_json<T: Serialize>(v: T) -> Value {
     serde_json::to_value(v).expect("API types serialise")
@@ -94,6 +95,8 @@ fn decode_offset(token: &str) -> Option<usize> {
 pub(super) enum Attempt {
     Declined,
     RenderFailed(String),
+    /// The rendered task breaks the Queue's rules (fields, dates).
+    InvalidTask(String),
     /// The rendered task and what the hook's role lacks to create it (`None`: nothing).
     Task { task: Map<String, Value>, missing: Option<ScopeExpr>, required: ScopeExpr },
 }
@@ -210,9 +213,12 @@ impl Service<'_> {
         if fires.is_empty() {
             return Err(ApiError::new(ErrorCode::ResourceNotFound, "No such hook or never fired"));
         }
+        let queue = EmbeddedQueue { kv: self.kv };
         for fire in &mut fires {
-            // The local queue keeps no runs: a task it holds is pending.
-            fire.task_state = if store.task(&fire.task_id)?.is_some() { "pending" } else { "unknown" }.to_string();
+            fire.task_state = match queue.status(&fire.task_id)? {
+                Some(s) => s["status"]["state"].as_str().unwrap_or("unknown").to_string(),
+                None => "unknown".to_string(),
+            };
         }
         let continuation_token = more.then(|| encode_offset(offset + fires.len()));
         Ok(to_json(ListLastFiresResponse { last_fires: fires, continuation_token }))
@@ -258,6 +264,9 @@ impl Service<'_> {
             Ok(Rendered::Task(task)) => task,
             Err(e) => return Ok(Attempt::RenderFailed(e.to_string())),
         };
+        if let Err(e) = crate::embedded_queue::normalize_task(&task) {
+            return Ok(Attempt::InvalidTask(e.message));
+        }
         let role = format!("assume:hook-id:{}/{}", hook.definition.hook_group_id, hook.definition.hook_id);
         let role_scopes = self.roles()?.expand([role.as_str(), "assume:anonymous"]);
         let required = create_task_requirement(&task);
@@ -265,69 +274,24 @@ impl Service<'_> {
         Ok(Attempt::Task { task, missing, required })
     }
 
-    /// Fires `hook` (SPEC §6): render, check the role's scopes as the Queue would, create
-    /// the task in the local queue, record the fire. Declined renders record nothing.
+    /// Fires `hook` through the one pipeline (`crate::fire`) into the embedded queue and
+    /// answers as upstream's triggerHook does (SPEC §5.10 step 7).
     pub(crate) fn fire(&self, hook: &HookRecord, ctx: &FireContext, task_id: &str) -> Result<Value, ApiError> {
-        let started = self.clock.now();
+        let queue = EmbeddedTaskQueue { queue: EmbeddedQueue { kv: self.kv }, roles: self.roles()? };
+        let outcome = fire(&self.store(), &queue, hook, ctx, task_id, self.clock.now(), FireOptions::default())?;
         let d = &hook.definition;
-        let store = self.store();
-        let record = |result: FireResult, error: String| {
-            let error: String = error.chars().take(MAX_ERROR_CHARS).collect();
-            let fire = LastFire {
-                hook_group_id: d.hook_group_id.clone(),
-                hook_id: d.hook_id.clone(),
-                fired_by: ctx.fired_by,
-                task_id: task_id.to_string(),
-                task_create_time: iso_time(started),
-                result,
-                task_state: "unknown".into(),
-                error,
-            };
-            store.record_fire(&fire, started.timestamp_millis())
-        };
-        let queue_error = |code: ErrorCode, message: String| {
-            // SPEC §6.6: the Queue's error, as the client library would describe it.
-            serde_json::to_string_pretty(&json!({
-                "name": format!("{}Error", code.as_str()),
-                "message": message,
-                "code": code.as_str(),
-                "statusCode": code.status(),
-                "url": format!("/api/queue/v1/task/{task_id}"),
-                "body": {"code": code.as_str(), "message": message},
-            }))
-            .expect("serialises")
-        };
-        match self.attempt(hook, ctx, task_id, started)? {
-            Attempt::Declined => Ok(to_json(TriggerHookResponse::Declined {})),
-            Attempt::RenderFailed(e) => {
-                record(FireResult::Error, e.clone())?;
-                Err(ApiError::new(ErrorCode::InputError, format!("While firing hook:\n{e}")))
+        match outcome {
+            FireOutcome::Declined => Ok(to_json(TriggerHookResponse::Declined {})),
+            FireOutcome::Created { task_id } => Ok(to_json(TriggerHookResponse::created(&task_id))),
+            FireOutcome::RenderFailed(e) => Err(ApiError::new(ErrorCode::InputError, format!("While firing hook:\n{e}"))),
+            FireOutcome::QueueFailed(QueueError::Api { code, message, .. }) if code == "InsufficientScopes" => Err(ApiError::new(
+                ErrorCode::InsufficientScopes,
+                format!("The role `hook-id:{}/{}` does not have sufficient scopes to create the task:\n{message}", d.hook_group_id, d.hook_id),
+            )),
+            FireOutcome::QueueFailed(QueueError::Api { code, message, .. }) => {
+                Err(ApiError::new(ErrorCode::InputError, format!("While calling `createTask`: `{code}`\n{message}")))
             }
-            Attempt::Task { missing: Some(missing), required, .. } => {
-                let role = format!("hook-id:{}/{}", d.hook_group_id, d.hook_id);
-                let detail = format!("Role {role} {}", scope_report(&missing, &required));
-                record(FireResult::Error, queue_error(ErrorCode::InsufficientScopes, detail.clone()))?;
-                Err(ApiError::new(
-                    ErrorCode::InsufficientScopes,
-                    format!("The role `{role}` does not have sufficient scopes to create the task:\n{detail}"),
-                ))
-            }
-            Attempt::Task { task, missing: None, .. } => {
-                let task = Value::Object(task);
-                // The Queue's idempotency: the same definition under the same taskId is
-                // accepted again, a different one is a conflict.
-                if let Some(existing) = store.task(task_id)? {
-                    if existing != task {
-                        let message = format!("taskId `{task_id}` already used by another task");
-                        record(FireResult::Error, queue_error(ErrorCode::RequestConflict, message.clone()))?;
-                        return Err(ApiError::new(ErrorCode::InputError, format!("While calling `createTask`: `RequestConflict`\n{message}")));
-                    }
-                } else {
-                    store.put_task(task_id, &task)?;
-                }
-                record(FireResult::Success, String::new())?;
-                Ok(to_json(TriggerHookResponse::created(task_id)))
-            }
+            FireOutcome::QueueFailed(QueueError::Transport(e)) => Err(ApiError::new(ErrorCode::InputError, format!("While firing hook:\n{e}"))),
         }
     }
 }

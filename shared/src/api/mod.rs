@@ -10,6 +10,7 @@ mod auth_api;
 mod endpoints;
 mod extensions;
 mod hooks;
+mod queue_api;
 
 use crate::auth::{authenticate, signed_host_and_port, AuthFailed, Caller, Client, SignedRequest};
 use crate::error::{ApiError, ErrorCode};
@@ -343,11 +344,9 @@ impl<'a> Service<'a> {
             "ping" => Ok(json!({"alive": true, "uptime": 0})),
             "lbheartbeat" | "heartbeat" => Ok(json!({})),
             "version" => Ok(json!({"source": "taskhooks", "version": self.config.version, "commit": "", "build": ""})),
-            "task" => self.store().task(call.param("taskId"))?.ok_or_else(|| {
-                ApiError::new(ErrorCode::ResourceNotFound, format!("task `{}` not found", call.param("taskId")))
-            }),
             name if name.starts_with("x-") => self.extension(call),
             name if call.endpoint.service == "auth" => self.auth_method(name, call),
+            name if call.endpoint.service == "queue" => self.queue_method(name, call),
             name => self.hooks_method(name, call),
         }
     }

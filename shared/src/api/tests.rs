@@ -76,7 +76,8 @@ fn sign(req: &mut ApiRequest, id: &str, token: &str, ts: i64) {
 fn hook_body() -> Value {
     json!({
         "metadata": {"name": "n", "description": "d", "owner": "o@example.com"},
-        "task": {"taskQueueId": "proj/ci", "payload": {"v": "${payload.v}", "by": "${firedBy}"}},
+        "task": {"taskQueueId": "proj/ci", "payload": {"v": "${payload.v}", "by": "${firedBy}"},
+                 "metadata": {"name": "n", "description": "d", "owner": "o@example.com", "source": "https://example.com"}},
         "triggerSchema": {"type": "object", "properties": {"v": {"type": "string"}, "taskId": {"type": "string"}}, "additionalProperties": false}
     })
 }
@@ -107,6 +108,11 @@ fn create_get_trigger_read_task_and_list() {
     assert_eq!(fired.body_json()["status"]["taskId"], task_id);
     let task = w.anon("GET", &format!("/api/queue/v1/task/{task_id}"), Value::Null).body_json();
     assert_eq!(task["payload"], json!({"v": "x", "by": "triggerHook"}));
+    assert_eq!(task["taskGroupId"], task_id.as_str(), "each fire starts its own group");
+    let status = w.anon("GET", &format!("/api/queue/v1/task/{task_id}/status"), Value::Null).body_json();
+    assert_eq!(status["status"]["state"], "pending");
+    let group = w.anon("GET", &format!("/api/queue/v1/task-group/{task_id}/list"), Value::Null).body_json();
+    assert_eq!(group["tasks"][0]["status"]["taskId"], task_id.as_str());
     let mut who = hook_body();
     who["task"]["payload"] = json!({"who": "${clientId}"});
     w.root("PUT", "/api/hooks/v1/hooks/g/who", who);
@@ -348,6 +354,29 @@ fn clients_and_roles_through_the_auth_api() {
 }
 
 #[test]
+fn create_task_through_the_queue_api_needs_the_tasks_scopes() {
+    let w = World::new();
+    let task = json!({"taskQueueId": "proj/ci", "created": NOW, "deadline": "2026-11-23T13:00:00Z", "scopes": ["secrets:get:x"],
+                      "metadata": {"name": "n", "description": "d", "owner": "o@example.com", "source": "https://example.com"}});
+    let id = "fN1SmgV0T8WXX3LhKs2Gyw";
+    let token = w.client_with("queue-user", &["queue:create-task:*", "queue:scheduler-id:-"]);
+    let refused = w.as_client("queue-user", &token, "PUT", &format!("/api/queue/v1/task/{id}"), task.clone());
+    assert_eq!(refused.status, 403, "{:?}", refused.body_json());
+    assert!(refused.body_json()["message"].as_str().unwrap().contains("secrets:get:x"));
+    assert_eq!(w.anon("PUT", &format!("/api/queue/v1/task/{id}"), task.clone()).status, 403);
+    let created = w.root("PUT", &format!("/api/queue/v1/task/{id}"), task.clone());
+    assert_eq!(created.body_json()["status"]["state"], "pending", "{:?}", created.body_json());
+    assert_eq!(w.root("PUT", &format!("/api/queue/v1/task/{id}"), task.clone()).status, 200, "idempotent");
+    let mut other = task.clone();
+    other["payload"] = json!({"x": 1});
+    assert_eq!(w.root("PUT", &format!("/api/queue/v1/task/{id}"), other).body_json()["code"], "RequestConflict");
+    let mut stale = task;
+    stale["created"] = json!("2026-11-23T11:00:00Z");
+    assert_eq!(w.root("PUT", "/api/queue/v1/task/aN1SmgV0T8WXX3LhKs2Gyw", stale).body_json()["code"], "InputError");
+    assert_eq!(w.anon("GET", "/api/queue/v1/task-group/nope/list", Value::Null).status, 404);
+}
+
+#[test]
 fn dry_run_and_schedule_previews_have_no_side_effects() {
     let w = World::new();
     let mut body = hook_body();
@@ -363,6 +392,11 @@ fn dry_run_and_schedule_previews_have_no_side_effects() {
     assert_eq!(ok["task"]["payload"], json!({"v": "x", "by": "triggerHook"}));
     assert_eq!(dry(json!({"payload": {"v": 1}}))["outcome"], "invalid-payload");
     assert_eq!(dry(json!({"firedBy": "schedule"}))["outcome"], "render-error", "no payload when scheduled");
+    let mut no_metadata = hook_body();
+    no_metadata["task"].as_object_mut().unwrap().remove("metadata");
+    w.root("PUT", "/api/hooks/v1/hooks/g/bare", no_metadata);
+    let bare = w.root("POST", "/api/taskhooks/v1/hooks/g/bare/dry-run", json!({"payload": {"v": "x"}})).body_json();
+    assert_eq!(bare["outcome"], "invalid-task", "{bare}");
     assert_eq!(w.root("GET", &format!("{HOOK}/last-fires"), Value::Null).status, 404, "nothing recorded");
     assert!(!w.kv.0.lock().unwrap().keys().any(|k| k.starts_with("task/")), "nothing created");
 

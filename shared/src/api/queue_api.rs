@@ -1,0 +1,63 @@
+//! The embedded queue's API under `/api/queue/v1/`: enough of the Taskcluster Queue that
+//! the official `Queue` client can create tasks and see every task a hook created.
+
+use super::{Call, Service};
+use crate::embedded_queue::{CreateTaskError, EmbeddedQueue};
+use crate::error::{ApiError, ErrorCode};
+use crate::scopes::ScopeSet;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::{json, Value};
+
+const MAX_PAGE: usize = 1000;
+
+fn error_code(code: &str) -> ErrorCode {
+    match code {
+        "InvalidRequestArguments" => ErrorCode::InvalidRequestArguments,
+        "InputValidationError" => ErrorCode::InputValidationError,
+        "InsufficientScopes" => ErrorCode::InsufficientScopes,
+        "RequestConflict" => ErrorCode::RequestConflict,
+        _ => ErrorCode::InputError,
+    }
+}
+
+impl Service<'_> {
+    pub(super) fn queue_method(&self, name: &str, call: &Call) -> Result<Value, ApiError> {
+        let queue = EmbeddedQueue { kv: self.kv };
+        let task_id = call.param("taskId");
+        let not_found = || ApiError::new(ErrorCode::ResourceNotFound, format!("task `{task_id}` not found"));
+        match name {
+            "createTask" => {
+                let task = call.payload.as_object().ok_or_else(|| ApiError::new(ErrorCode::InputValidationError, "a task definition is a JSON object"))?;
+                queue.create_task(task_id, task, &ScopeSet::new(&call.caller.scopes), self.clock.now()).map_err(|e| match e {
+                    CreateTaskError::Refused(r) => ApiError::new(error_code(r.code), r.message),
+                    CreateTaskError::Storage(s) => s.into(),
+                })
+            }
+            "task" => queue.task(task_id)?.ok_or_else(not_found),
+            "status" => queue.status(task_id)?.ok_or_else(not_found),
+            "listTaskGroup" => {
+                let group = call.param("taskGroupId");
+                let limit = call.query.get("limit").and_then(|l| l.parse::<usize>().ok()).filter(|l| *l > 0).unwrap_or(MAX_PAGE).min(MAX_PAGE);
+                let offset = match call.query.get("continuationToken") {
+                    None => 0,
+                    Some(t) => URL_SAFE_NO_PAD
+                        .decode(t)
+                        .ok()
+                        .and_then(|b| String::from_utf8(b).ok())
+                        .and_then(|s| s.strip_prefix("tasks:").and_then(|n| n.parse().ok()))
+                        .ok_or_else(|| ApiError::new(ErrorCode::InputError, "Invalid continuation token"))?,
+                };
+                let (tasks, more) = queue
+                    .list_task_group(group, offset, limit)?
+                    .ok_or_else(|| ApiError::new(ErrorCode::ResourceNotFound, format!("task group `{group}` not found")))?;
+                let mut page = json!({"taskGroupId": group, "tasks": tasks});
+                if more {
+                    page["continuationToken"] = json!(URL_SAFE_NO_PAD.encode(format!("tasks:{}", offset + limit)));
+                }
+                Ok(page)
+            }
+            other => Err(ApiError::new(ErrorCode::InternalServerError, format!("method {other} has no handler"))),
+        }
+    }
+}

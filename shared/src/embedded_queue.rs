@@ -1,0 +1,280 @@
+//! The embedded queue: the part of the Taskcluster Queue a standalone deployment needs,
+//! in the key-value store, with the Queue's own createTask semantics (SPEC §6.4):
+//! defaults and date normalisation, the `created` ±15 minutes and deadline rules,
+//! idempotency on an identical definition, 409 on a different one, and the scope
+//! requirement checked against the creator's scopes.
+//!
+//! Keys: `task/<taskId>` holds `{task, status}`; `taskgroup/<taskGroupId>/<taskId>` marks
+//! group membership for `listTaskGroup` (one key per member, so concurrent creates never
+//! lose one).
+
+use crate::platform::KeyValue;
+use crate::queue::create_task_requirement;
+use crate::render::iso_time;
+use crate::scopes::ScopeSet;
+use crate::store::StorageError;
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{json, Map, Value};
+
+const MAX_DRIFT_MINUTES: i64 = 15;
+const MAX_DEADLINE_DAYS: i64 = 5;
+
+/// A refusal in the Queue's terms: the HTTP status and Taskcluster error code it answers.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct QueueRefusal {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl QueueRefusal {
+    fn input(message: impl Into<String>) -> Self {
+        Self { status: 400, code: "InputError", message: message.into() }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateTaskError {
+    #[error(transparent)]
+    Refused(#[from] QueueRefusal),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+fn parse_time(task: &Map<String, Value>, field: &str) -> Result<DateTime<Utc>, QueueRefusal> {
+    task.get(field)
+        .and_then(Value::as_str)
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(|| QueueRefusal { status: 400, code: "InputValidationError", message: format!("`{field}` must be a date-time") })
+}
+
+/// The definition as the Queue stores it: its defaults filled in, dates as millisecond
+/// ISO strings, `provisionerId`/`workerType` and `taskQueueId` both present. Two creates
+/// are "the same task" when their normalised definitions are equal.
+pub fn normalize_task(task: &Map<String, Value>) -> Result<Map<String, Value>, QueueRefusal> {
+    let mut t = task.clone();
+    let text = |t: &Map<String, Value>, k: &str| t.get(k).and_then(Value::as_str).map(str::to_string);
+    let queue = match (text(&t, "taskQueueId"), text(&t, "provisionerId"), text(&t, "workerType")) {
+        (Some(q), _, _) if q.split_once('/').is_some_and(|(p, w)| !p.is_empty() && !w.is_empty()) => q,
+        (None, Some(p), Some(w)) if !p.is_empty() && !w.is_empty() => format!("{p}/{w}"),
+        _ => return Err(QueueRefusal { status: 400, code: "InputValidationError", message: "a task needs `taskQueueId` (`<provisionerId>/<workerType>`), or `provisionerId` and `workerType`".into() }),
+    };
+    let (p, w) = queue.split_once('/').expect("checked above");
+    t.insert("taskQueueId".into(), json!(queue));
+    t.insert("provisionerId".into(), json!(p));
+    t.insert("workerType".into(), json!(w));
+    for (field, default) in [
+        ("schedulerId", json!("-")),
+        ("projectId", json!("none")),
+        ("routes", json!([])),
+        ("dependencies", json!([])),
+        ("requires", json!("all-completed")),
+        ("priority", json!("lowest")),
+        ("retries", json!(5)),
+        ("scopes", json!([])),
+        ("tags", json!({})),
+        ("extra", json!({})),
+        ("payload", json!({})),
+    ] {
+        t.entry(field).or_insert(default);
+    }
+    if !t.get("metadata").is_some_and(|m| ["name", "description", "owner", "source"].iter().all(|k| m.get(k).is_some_and(Value::is_string))) {
+        return Err(QueueRefusal { status: 400, code: "InputValidationError", message: "`metadata` must have string `name`, `description`, `owner` and `source`".into() });
+    }
+    for field in ["created", "deadline"] {
+        let at = parse_time(&t, field)?;
+        t.insert(field.into(), json!(iso_time(at)));
+    }
+    let deadline = parse_time(&t, "deadline")?;
+    let expires = match t.get("expires") {
+        None => deadline + Duration::days(365),
+        Some(_) => parse_time(&t, "expires")?,
+    };
+    t.insert("expires".into(), json!(iso_time(expires)));
+    if let Some(s) = t.get("scopes").and_then(Value::as_array).and_then(|a| a.iter().find(|s| s.as_str().is_none_or(|s| s.ends_with("**")))) {
+        return Err(QueueRefusal::input(format!("task scope {s} is not allowed (scopes must be strings and may not end in `**`)")));
+    }
+    Ok(t)
+}
+
+/// The task's status in a queue that runs nothing: pending until its deadline.
+fn status(task_id: &str, t: &Map<String, Value>) -> Value {
+    json!({
+        "taskId": task_id,
+        "provisionerId": t["provisionerId"],
+        "workerType": t["workerType"],
+        "taskQueueId": t["taskQueueId"],
+        "schedulerId": t["schedulerId"],
+        "projectId": t["projectId"],
+        "taskGroupId": t["taskGroupId"],
+        "deadline": t["deadline"],
+        "expires": t["expires"],
+        "retriesLeft": t["retries"],
+        "state": "pending",
+        "runs": [],
+    })
+}
+
+pub struct EmbeddedQueue<'a> {
+    pub kv: &'a dyn KeyValue,
+}
+
+impl EmbeddedQueue<'_> {
+    fn read(&self, task_id: &str) -> Result<Option<Value>, StorageError> {
+        let key = format!("task/{task_id}");
+        match self.kv.get(&key)? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| StorageError::Corrupt { key, reason: e.to_string() }),
+        }
+    }
+
+    /// createTask for a creator holding `scopes` (expanded), at `now`. Answers the Queue's
+    /// `{status}` response.
+    pub fn create_task(&self, task_id: &str, task: &Map<String, Value>, scopes: &ScopeSet, now: DateTime<Utc>) -> Result<Value, CreateTaskError> {
+        if !crate::ids::is_slugid(task_id) {
+            return Err(QueueRefusal { status: 400, code: "InvalidRequestArguments", message: format!("taskId `{task_id}` is not a slugid") }.into());
+        }
+        let mut t = normalize_task(task)?;
+        t.entry("taskGroupId").or_insert_with(|| json!(task_id));
+        let required = create_task_requirement(&t);
+        if let Some(missing) = required.unsatisfied(scopes) {
+            return Err(QueueRefusal {
+                status: 403,
+                code: "InsufficientScopes",
+                message: format!("the task needs scopes that were not granted:\n{missing}"),
+            }
+            .into());
+        }
+        let created = parse_time(&t, "created")?;
+        let deadline = parse_time(&t, "deadline")?;
+        let expires = parse_time(&t, "expires")?;
+        let drift = Duration::minutes(MAX_DRIFT_MINUTES);
+        if created < now - drift || created > now + drift {
+            return Err(QueueRefusal::input(format!("`created` must be within {MAX_DRIFT_MINUTES} minutes of the queue's clock ({}); it is {}", iso_time(now), iso_time(created))).into());
+        }
+        if deadline < created || deadline < now {
+            return Err(QueueRefusal::input("`deadline` cannot be before `created` or in the past").into());
+        }
+        if deadline > now + Duration::days(MAX_DEADLINE_DAYS) + drift {
+            return Err(QueueRefusal::input(format!("`deadline` cannot be more than {MAX_DEADLINE_DAYS} days into the future")).into());
+        }
+        if expires < deadline {
+            return Err(QueueRefusal::input("`expires` cannot be before `deadline`").into());
+        }
+        if let Some(existing) = self.read(task_id)? {
+            if existing["task"] == Value::Object(t.clone()) {
+                return Ok(json!({"status": existing["status"]}));
+            }
+            return Err(QueueRefusal { status: 409, code: "RequestConflict", message: format!("taskId `{task_id}` already used by another task") }.into());
+        }
+        let status = status(task_id, &t);
+        let group = t["taskGroupId"].as_str().unwrap_or(task_id).to_string();
+        let record = json!({"task": t, "status": status});
+        // Membership first: a task is never stored without being listable in its group.
+        self.kv.set(&format!("taskgroup/{group}/{task_id}"), b"").map_err(StorageError::from)?;
+        self.kv.set(&format!("task/{task_id}"), &serde_json::to_vec(&record).expect("serialises")).map_err(StorageError::from)?;
+        Ok(json!({"status": status}))
+    }
+
+    pub fn task(&self, task_id: &str) -> Result<Option<Value>, StorageError> {
+        Ok(self.read(task_id)?.map(|r| r["task"].clone()))
+    }
+
+    pub fn status(&self, task_id: &str) -> Result<Option<Value>, StorageError> {
+        Ok(self.read(task_id)?.map(|r| json!({"status": r["status"]})))
+    }
+
+    /// `listTaskGroup`: the group's tasks in taskId order, `limit` at a time.
+    pub fn list_task_group(&self, group: &str, offset: usize, limit: usize) -> Result<Option<(Vec<Value>, bool)>, StorageError> {
+        let prefix = format!("taskgroup/{group}/");
+        let mut ids: Vec<String> = self.kv.keys(&prefix)?.into_iter().map(|k| k[prefix.len()..].to_string()).collect();
+        if ids.is_empty() {
+            return Ok(None);
+        }
+        ids.sort();
+        let more = ids.len() > offset + limit;
+        let mut tasks = Vec::new();
+        for id in ids.iter().skip(offset).take(limit) {
+            if let Some(r) = self.read(id)? {
+                tasks.push(json!({"status": r["status"], "task": r["task"]}));
+            }
+        }
+        Ok(Some((tasks, more)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::MemoryStore;
+
+    const ID: &str = "fN1SmgV0T8WXX3LhKs2Gyw";
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-23T12:00:00Z".parse().unwrap()
+    }
+
+    fn task(created: &str) -> Map<String, Value> {
+        json!({
+            "taskQueueId": "proj/ci", "created": created, "deadline": "2026-11-23T13:00:00Z",
+            "payload": {}, "metadata": {"name": "n", "description": "d", "owner": "o@example.com", "source": "https://example.com"}
+        })
+        .as_object()
+        .unwrap()
+        .clone()
+    }
+
+    fn all() -> ScopeSet {
+        ScopeSet::new(["*"])
+    }
+
+    #[test]
+    fn create_is_idempotent_and_conflicts_on_a_different_definition() {
+        let kv = MemoryStore::default();
+        let q = EmbeddedQueue { kv: &kv };
+        let first = q.create_task(ID, &task("2026-11-23T12:00:00Z"), &all(), now()).unwrap();
+        assert_eq!(first["status"]["state"], "pending");
+        assert_eq!(first["status"]["taskGroupId"], ID);
+        let stored = q.task(ID).unwrap().unwrap();
+        assert_eq!(stored["created"], "2026-11-23T12:00:00.000Z", "dates normalised");
+        assert_eq!(stored["expires"], "2027-11-23T13:00:00.000Z", "expires defaults to deadline + 1 year");
+        assert_eq!((stored["provisionerId"].as_str(), stored["priority"].as_str()), (Some("proj"), Some("lowest")));
+        // The same task written differently (no milliseconds, explicit default) is the same task.
+        let mut same = task("2026-11-23T12:00:00.000Z");
+        same.insert("priority".into(), json!("lowest"));
+        assert_eq!(q.create_task(ID, &same, &all(), now()).unwrap(), first);
+        let mut other = task("2026-11-23T12:00:00Z");
+        other.insert("payload".into(), json!({"x": 1}));
+        let conflict = q.create_task(ID, &other, &all(), now()).unwrap_err();
+        assert!(matches!(conflict, CreateTaskError::Refused(QueueRefusal { status: 409, code: "RequestConflict", .. })), "{conflict}");
+        let (tasks, more) = q.list_task_group(ID, 0, 10).unwrap().unwrap();
+        assert_eq!((tasks.len(), more), (1, false));
+        assert!(q.list_task_group("nope", 0, 10).unwrap().is_none());
+    }
+
+    #[test]
+    fn the_queues_rules_are_enforced() {
+        let kv = MemoryStore::default();
+        let q = EmbeddedQueue { kv: &kv };
+        let refused = |t: Map<String, Value>, scopes: &ScopeSet| match q.create_task(ID, &t, scopes, now()) {
+            Err(CreateTaskError::Refused(r)) => (r.status, r.code),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(refused(task("2026-11-23T11:44:00Z"), &all()), (400, "InputError"), "created 16 minutes ago");
+        assert_eq!(refused(task("2026-11-23T12:16:00Z"), &all()), (400, "InputError"), "created 16 minutes ahead");
+        let mut far = task("2026-11-23T12:00:00Z");
+        far.insert("deadline".into(), json!("2026-11-30T12:00:00Z"));
+        assert_eq!(refused(far, &all()), (400, "InputError"));
+        let mut no_queue = task("2026-11-23T12:00:00Z");
+        no_queue.remove("taskQueueId");
+        assert_eq!(refused(no_queue, &all()), (400, "InputValidationError"));
+        let mut star = task("2026-11-23T12:00:00Z");
+        star.insert("scopes".into(), json!(["secrets:**"]));
+        assert_eq!(refused(star, &all()), (400, "InputError"));
+        let narrow = ScopeSet::new(["queue:create-task:project:none", "queue:scheduler-id:-"]);
+        assert_eq!(refused(task("2026-11-23T12:00:00Z"), &narrow), (403, "InsufficientScopes"));
+        assert!(q.task(ID).unwrap().is_none(), "nothing stored by a refusal");
+    }
+}

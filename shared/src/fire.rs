@@ -1,0 +1,132 @@
+//! Firing a hook (SPEC §6), one pipeline for every way a hook fires: render, decline or
+//! go on, create the task in a Queue on behalf of the hook's role, record the attempt.
+//!
+//! The Queue is a trait so the same pipeline runs against the embedded queue (standalone)
+//! and a remote Taskcluster deployment. Every attempt that reaches rendering is recorded
+//! in lastFires, keyed by its time as well as its taskId, so a retry of the same taskId
+//! is a second record rather than a collision (upstream quirk §7.4, fixed).
+
+use crate::embedded_queue::{CreateTaskError, EmbeddedQueue};
+use crate::model::{FireResult, HookRecord, LastFire};
+use crate::render::{iso_time, render_task, FireContext, Rendered};
+use crate::scopes::{Roles, ScopeSet};
+use crate::store::{StorageError, Store};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Map, Value};
+
+const MAX_ERROR_CHARS: usize = 131_072;
+
+/// Why a Queue did not create a task.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum QueueError {
+    /// The Queue answered with a Taskcluster error.
+    #[error("{code}: {message}")]
+    Api { status: u16, code: String, message: String, body: Value, url: String },
+    /// No answer: network failure, timeout, or an answer that was not Taskcluster's.
+    #[error("{0}")]
+    Transport(String),
+}
+
+/// A Queue's `createTask`, as the hooks service calls it: on behalf of `role` (the hook's
+/// `hook-id:<g>/<h>`, passed upstream as `authorizedScopes: ["assume:<role>"]`).
+pub trait TaskQueue {
+    fn create_task(&self, task_id: &str, task: &Map<String, Value>, role: &str, now: DateTime<Utc>) -> Result<(), QueueError>;
+}
+
+/// The embedded queue, creating tasks with the role's expanded scopes.
+pub struct EmbeddedTaskQueue<'a> {
+    pub queue: EmbeddedQueue<'a>,
+    pub roles: &'a Roles,
+}
+
+impl TaskQueue for EmbeddedTaskQueue<'_> {
+    fn create_task(&self, task_id: &str, task: &Map<String, Value>, role: &str, now: DateTime<Utc>) -> Result<(), QueueError> {
+        let scopes = ScopeSet::new(self.roles.expand([format!("assume:{role}"), "assume:anonymous".to_string()]));
+        match self.queue.create_task(task_id, task, &scopes, now) {
+            Ok(_) => Ok(()),
+            Err(CreateTaskError::Refused(r)) => Err(QueueError::Api {
+                status: r.status,
+                code: r.code.to_string(),
+                body: json!({"code": r.code, "message": r.message}),
+                message: r.message,
+                url: format!("/api/queue/v1/task/{task_id}"),
+            }),
+            Err(CreateTaskError::Storage(e)) => Err(QueueError::Transport(e.to_string())),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FireOutcome {
+    /// The template rendered to nothing; nothing was recorded.
+    Declined,
+    Created { task_id: String },
+    RenderFailed(String),
+    QueueFailed(QueueError),
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FireOptions {
+    /// A scheduled fire uses the hook's `nextTaskId`: a 409 on it means an earlier
+    /// attempt already created the task, which counts as created.
+    pub conflict_means_created: bool,
+}
+
+/// The lastFires text of a Queue failure (SPEC §6.6): the error as the client library
+/// would describe it, as indented JSON.
+fn describe(e: &QueueError) -> String {
+    match e {
+        QueueError::Api { status, code, message, body, url } => serde_json::to_string_pretty(&json!({
+            "name": format!("{code}Error"), "message": message, "code": code, "statusCode": status, "url": url, "body": body,
+        }))
+        .expect("serialises"),
+        QueueError::Transport(m) => m.clone(),
+    }
+}
+
+/// Fires `hook` at `now` with `task_id`, and records the attempt.
+pub fn fire(
+    store: &Store<'_>,
+    queue: &dyn TaskQueue,
+    hook: &HookRecord,
+    ctx: &FireContext,
+    task_id: &str,
+    now: DateTime<Utc>,
+    options: FireOptions,
+) -> Result<FireOutcome, StorageError> {
+    let d = &hook.definition;
+    let outcome = match render_task(&d.task, ctx, task_id, now) {
+        Ok(Rendered::Declined) => return Ok(FireOutcome::Declined),
+        Err(e) => FireOutcome::RenderFailed(e.to_string()),
+        Ok(Rendered::Task(task)) => {
+            let role = format!("hook-id:{}/{}", d.hook_group_id, d.hook_id);
+            match queue.create_task(task_id, &task, &role, now) {
+                Ok(()) => FireOutcome::Created { task_id: task_id.to_string() },
+                Err(QueueError::Api { status: 409, .. }) if options.conflict_means_created => {
+                    FireOutcome::Created { task_id: task_id.to_string() }
+                }
+                Err(e) => FireOutcome::QueueFailed(e),
+            }
+        }
+    };
+    let (result, error) = match &outcome {
+        FireOutcome::Created { .. } => (FireResult::Success, String::new()),
+        FireOutcome::RenderFailed(e) => (FireResult::Error, e.clone()),
+        FireOutcome::QueueFailed(e) => (FireResult::Error, describe(e)),
+        FireOutcome::Declined => unreachable!("returned above"),
+    };
+    store.record_fire(
+        &LastFire {
+            hook_group_id: d.hook_group_id.clone(),
+            hook_id: d.hook_id.clone(),
+            fired_by: ctx.fired_by,
+            task_id: task_id.to_string(),
+            task_create_time: iso_time(now),
+            result,
+            task_state: "unknown".into(),
+            error: error.chars().take(MAX_ERROR_CHARS).collect(),
+        },
+        now.timestamp_millis(),
+    )?;
+    Ok(outcome)
+}
