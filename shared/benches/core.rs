@@ -76,6 +76,7 @@ fn api(c: &mut Criterion) {
         root_access_token: Some("root-token".into()),
         sealing_key: SealingKey::from_base64("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap(),
         version: "bench".into(),
+        taskcluster: None,
     };
     let kv = MemoryStore::default();
     let signed = |method: &str, path: &str, body: &str| {

@@ -121,6 +121,24 @@ pub fn payload_hash(content_type: &str, body: &[u8]) -> String {
     STANDARD.encode(h.finalize())
 }
 
+/// The `Authorization` header a client sends (as the official clients build it): a
+/// payload hash always, and `ext` when given (base64 of its JSON). `url` is absolute.
+pub fn client_header(client_id: &str, access_token: &str, method: &str, url: &str, content_type: &str, body: &[u8], ext: Option<&serde_json::Value>, ts: i64, nonce: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let (authority, resource) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let resource = if resource.is_empty() { "/" } else { resource };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !p.contains(']') => (h, p.parse().ok()?),
+        _ => (authority, if scheme == "https" { 443 } else { 80 }),
+    };
+    let hash = payload_hash(content_type, body);
+    let ext = ext.map(|e| STANDARD.encode(e.to_string()));
+    let a = Artifacts { ts, nonce, method, resource, host, port, hash: Some(&hash), ext: ext.as_deref() };
+    let mac = mac(access_token.as_bytes(), "header", &a);
+    let ext_part = ext.map(|e| format!(", ext=\"{e}\"")).unwrap_or_default();
+    Some(format!(r#"Hawk id="{client_id}", ts="{ts}", nonce="{nonce}", hash="{hash}"{ext_part}, mac="{mac}""#))
+}
+
 /// A decoded `bewit` query parameter: `id\exp\mac\ext`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bewit {

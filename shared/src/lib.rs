@@ -25,6 +25,7 @@ pub mod ids;
 pub mod model;
 pub mod platform;
 pub mod queue;
+pub mod remote_queue;
 pub mod render;
 pub mod schedule;
 pub mod sealed;

@@ -23,9 +23,9 @@ def host_binary():
 
 
 class RunningHost:
-    def __init__(self):
+    def __init__(self, extra_env=None):
         self.state = tempfile.mkdtemp(prefix="taskhooks-conformance-")
-        env = dict(os.environ)
+        env = dict(os.environ, **(extra_env or {}))
         env["SPIN_VARIABLE_ROOT_ACCESS_TOKEN"] = ROOT_ACCESS_TOKEN
         env["SPIN_VARIABLE_SECRETS_KEY"] = SECRETS_KEY
         self.proc = subprocess.Popen(

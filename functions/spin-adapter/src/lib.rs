@@ -39,3 +39,31 @@ impl KeyValue for SpinKeyValue {
 pub fn variable(name: &str) -> Option<String> {
     spin_sdk::variables::get(name).ok().filter(|v| !v.is_empty())
 }
+
+/// Outbound HTTP through Spin (`allowed_outbound_hosts` decides where it may go).
+pub struct SpinHttp;
+
+impl taskhooks_shared::remote_queue::HttpClient for SpinHttp {
+    fn send(&self, method: &str, url: &str, headers: &[(String, String)], body: &[u8]) -> Result<(u16, Vec<u8>), String> {
+        use spin_sdk::http::{Method, Request, Response};
+        let method = match method {
+            "GET" => Method::Get,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "DELETE" => Method::Delete,
+            other => Method::Other(other.to_string()),
+        };
+        let mut builder = Request::builder();
+        builder.method(method).uri(url);
+        for (k, v) in headers {
+            builder.header(k.as_str(), v.as_str());
+        }
+        builder.body(body.to_vec());
+        let response: Response = spin_sdk::http::run(spin_sdk::http::send(builder.build())).map_err(|e| e.to_string())?;
+        Ok((*response.status(), response.body().to_vec()))
+    }
+
+    fn sleep(&self, d: std::time::Duration) {
+        std::thread::sleep(d);
+    }
+}

@@ -8,7 +8,8 @@ use spin_sdk::http_component;
 use taskhooks_shared::api::{ApiRequest, ApiResponse, Service, ServiceConfig, DEFAULT_ROOT_CLIENT_ID};
 use taskhooks_shared::platform::SystemClock;
 use taskhooks_shared::sealed::SealingKey;
-use taskhooks_spin_adapter::{variable, SpinKeyValue};
+use taskhooks_shared::remote_queue::TaskclusterCredentials;
+use taskhooks_spin_adapter::{variable, SpinHttp, SpinKeyValue};
 
 fn config() -> Result<ServiceConfig, String> {
     let key = variable("secrets_key").ok_or("the `secrets_key` variable is not set")?;
@@ -18,6 +19,11 @@ fn config() -> Result<ServiceConfig, String> {
         root_access_token: variable("root_access_token"),
         sealing_key,
         version: env!("CARGO_PKG_VERSION").to_string(),
+        taskcluster: match (variable("taskcluster_root_url"), variable("taskcluster_client_id"), variable("taskcluster_access_token")) {
+            (None, _, _) => None,
+            (Some(root_url), Some(client_id), Some(access_token)) => Some(TaskclusterCredentials { root_url, client_id, access_token }),
+            (Some(_), _, _) => return Err("`taskcluster_root_url` is set, so `taskcluster_client_id` and `taskcluster_access_token` must be too".into()),
+        },
     })
 }
 
@@ -38,7 +44,7 @@ fn handle(req: Request) -> Response {
         body: req.into_body(),
     };
     let resp = match (SpinKeyValue::open_default(), config()) {
-        (Ok(kv), Ok(config)) => Service::new(&kv, &SystemClock, &config).handle(&api_req),
+        (Ok(kv), Ok(config)) => Service::new(&kv, &SystemClock, &config).with_http(&SpinHttp).handle(&api_req),
         (Err(e), _) => server_error(&format!("key-value store unavailable: {e}")),
         (_, Err(e)) => server_error(&format!("misconfigured deployment: {e}")),
     };

@@ -11,6 +11,7 @@ use crate::model::{
 use crate::embedded_queue::EmbeddedQueue;
 use crate::fire::{fire, EmbeddedTaskQueue, FireOptions, FireOutcome, QueueError};
 use crate::queue::create_task_requirement;
+use crate::remote_queue::RemoteTaskQueue;
 use crate::render::{iso_time, render_task, FireContext, FiredBy, Rendered};
 use crate::schedule::Schedule;
 use crate::scopes::{ScopeExpr, ScopeSet};
@@ -277,8 +278,16 @@ impl Service<'_> {
     /// Fires `hook` through the one pipeline (`crate::fire`) into the embedded queue and
     /// answers as upstream's triggerHook does (SPEC §5.10 step 7).
     pub(crate) fn fire(&self, hook: &HookRecord, ctx: &FireContext, task_id: &str) -> Result<Value, ApiError> {
-        let queue = EmbeddedTaskQueue { queue: EmbeddedQueue { kv: self.kv }, roles: self.roles()? };
-        let outcome = fire(&self.store(), &queue, hook, ctx, task_id, self.clock.now(), FireOptions::default())?;
+        let outcome = match (&self.config.taskcluster, self.http) {
+            (Some(credentials), Some(http)) => {
+                let queue = RemoteTaskQueue { http, credentials, attempts: RemoteTaskQueue::DEFAULT_ATTEMPTS, first_backoff: RemoteTaskQueue::DEFAULT_BACKOFF };
+                fire(&self.store(), &queue, hook, ctx, task_id, self.clock.now(), FireOptions::default())?
+            }
+            _ => {
+                let queue = EmbeddedTaskQueue { queue: EmbeddedQueue { kv: self.kv }, roles: self.roles()? };
+                fire(&self.store(), &queue, hook, ctx, task_id, self.clock.now(), FireOptions::default())?
+            }
+        };
         let d = &hook.definition;
         match outcome {
             FireOutcome::Declined => Ok(to_json(TriggerHookResponse::Declined {})),

@@ -85,6 +85,8 @@ pub struct ServiceConfig {
     pub sealing_key: SealingKey,
     /// Written into `/__version__`.
     pub version: String,
+    /// A remote Taskcluster deployment to create tasks in; the embedded queue when `None`.
+    pub taskcluster: Option<crate::remote_queue::TaskclusterCredentials>,
 }
 
 pub const DEFAULT_ROOT_CLIENT_ID: &str = "static/taskhooks/root";
@@ -96,6 +98,8 @@ pub struct Service<'a> {
     /// The roles document, read at most once per request (authentication and the fire's
     /// scope check both need it).
     roles: std::cell::OnceCell<Roles>,
+    /// Outbound HTTP, for a remote Taskcluster deployment.
+    http: Option<&'a dyn crate::remote_queue::HttpClient>,
 }
 
 /// A matched request with its decoded URL parameters, query and parsed body.
@@ -203,7 +207,12 @@ fn pretty(e: &ScopeExpr) -> String {
 
 impl<'a> Service<'a> {
     pub fn new(kv: &'a dyn KeyValue, clock: &'a dyn Clock, config: &'a ServiceConfig) -> Self {
-        Service { kv, clock, config, roles: std::cell::OnceCell::new() }
+        Service { kv, clock, config, roles: std::cell::OnceCell::new(), http: None }
+    }
+
+    pub fn with_http(mut self, http: &'a dyn crate::remote_queue::HttpClient) -> Self {
+        self.http = Some(http);
+        self
     }
 
     pub(crate) fn store(&self) -> Store<'_> {

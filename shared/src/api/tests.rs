@@ -25,6 +25,7 @@ impl World {
                 root_access_token: Some(ROOT_TOKEN.into()),
                 sealing_key: SealingKey::from_base64("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap(),
                 version: "test".into(),
+                taskcluster: None,
             },
         }
     }
