@@ -77,6 +77,7 @@ fn api(c: &mut Criterion) {
         sealing_key: SealingKey::from_base64("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap(),
         version: "bench".into(),
         taskcluster: None,
+                failure_channel: None,
     };
     let kv = MemoryStore::default();
     let signed = |method: &str, path: &str, body: &str| {

@@ -23,6 +23,7 @@ pub mod hawk;
 pub mod embedded_queue;
 pub mod ids;
 pub mod model;
+pub mod notify;
 pub mod platform;
 pub mod queue;
 pub mod remote_queue;

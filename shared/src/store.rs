@@ -197,6 +197,22 @@ impl Store<'_> {
         Ok((fires, more))
     }
 
+    /// Deletes every recorded fire older than `before_ms` (lastFires are kept for a year,
+    /// SPEC §1.3); returns how many went. The time is read from the key, not the record.
+    pub fn prune_fires(kv: &dyn KeyValue, before_ms: i64) -> Result<usize, StorageError> {
+        let mut pruned = 0;
+        for key in kv.keys("fire/")? {
+            let countdown = key.rsplit('/').nth(1).and_then(|c| c.parse::<i64>().ok());
+            if let Some(countdown) = countdown {
+                if 9_999_999_999_999 - countdown < before_ms {
+                    kv.delete(&key)?;
+                    pruned += 1;
+                }
+            }
+        }
+        Ok(pruned)
+    }
+
     pub fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, StorageError> {
         let key = format!("client/{client_id}");
         let Some(mut client) = self.read::<ClientRecord>(&key)? else { return Ok(None) };
@@ -299,6 +315,8 @@ mod tests {
         let (page, more) = store.fires(&g, &a, 0, 1).unwrap();
         assert_eq!((page[0].task_id.as_str(), more), ("t2", true));
 
+        assert_eq!(Store::prune_fires(&kv, 1_500).unwrap(), 1, "only t1 is older");
+        assert_eq!(store.fires(&g, &a, 0, 10).unwrap().0.iter().map(|f| f.task_id.as_str()).collect::<Vec<_>>(), ["t2"]);
         store.delete_hook(&g, &a).unwrap();
         assert!(store.hook(&g, &a).unwrap().is_none());
         assert!(store.fires(&g, &a, 0, 10).unwrap().0.is_empty());

@@ -83,6 +83,29 @@ fn unrouted_paths_are_404_and_bad_input_keeps_the_host_up() {
 }
 
 #[test]
+fn the_timer_prunes_fires_older_than_a_year_once_a_day() {
+    let state_dir = temp_dir("prune");
+    let hook = "/api/hooks/v1/hooks/e2e-group/pruned";
+    {
+        let host = Host::start_with(HostOptions { state_dir: state_dir.clone(), ..HostOptions::default() });
+        let role = json!({"description": "", "scopes": ["queue:create-task:highest:proj/ci", "queue:create-task:project:none", "queue:scheduler-id:-"]});
+        assert_eq!(host.request("PUT", "/api/auth/v1/roles/hook-id:e2e-group%2F*", Some(&role)).status, 200);
+        assert_eq!(host.request("PUT", hook, Some(&hook_body())).status, 200);
+        assert_eq!(host.request("POST", &format!("{hook}/trigger"), Some(&json!({"message": "x"}))).status, 200);
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let in_200_days = run_cron(&state_dir, "timer", &(now + 200 * 86400).to_string(), &[]);
+    assert!(String::from_utf8_lossy(&in_200_days.stdout).contains("timer: pruned 0 fires"), "{in_200_days:?}");
+    let same_day = run_cron(&state_dir, "timer", &(now + 200 * 86400 + 60).to_string(), &[]);
+    assert!(!String::from_utf8_lossy(&same_day.stdout).contains("pruned"), "once a day: {same_day:?}");
+    let in_400_days = run_cron(&state_dir, "timer", &(now + 400 * 86400).to_string(), &[]);
+    assert!(String::from_utf8_lossy(&in_400_days.stdout).contains("timer: pruned 1 fires"), "{in_400_days:?}");
+    let host = Host::start_with(HostOptions { state_dir, ..HostOptions::default() });
+    assert_eq!(host.request("GET", &format!("{hook}/last-fires"), None).status, 404, "the fire is gone");
+    assert_eq!(host.request("GET", hook, None).status, 200, "the hook stays");
+}
+
+#[test]
 fn cron_components_run_once_at_a_given_time() {
     let state_dir = temp_dir("cron");
     let out = run_cron(&state_dir, "timer", "2026-11-23T12:15:00Z", &[]);

@@ -11,6 +11,7 @@ use crate::model::{
 use crate::embedded_queue::EmbeddedQueue;
 use crate::fire::{fire, EmbeddedTaskQueue, FireOptions, FireOutcome, QueueError};
 use crate::queue::create_task_requirement;
+use crate::notify::{report_failure, FailureReport};
 use crate::remote_queue::RemoteTaskQueue;
 use crate::render::{iso_time, render_task, FireContext, FiredBy, Rendered};
 use crate::schedule::Schedule;
@@ -289,6 +290,17 @@ impl Service<'_> {
             }
         };
         let d = &hook.definition;
+        let failure = match &outcome {
+            FireOutcome::RenderFailed(e) => Some(e.clone()),
+            FireOutcome::QueueFailed(e) => Some(e.to_string()),
+            _ => None,
+        };
+        if let (Some(error), true, Some(channel), Some(http)) = (failure, d.metadata.email_on_error, &self.config.failure_channel, self.http) {
+            let report = FailureReport::new(hook, ctx.fired_by, task_id, self.clock.now(), &error);
+            if let Err(e) = report_failure(self.kv, http, channel, &report) {
+                eprintln!("hook {}/{}: {e}", d.hook_group_id, d.hook_id);
+            }
+        }
         match outcome {
             FireOutcome::Declined => Ok(to_json(TriggerHookResponse::Declined {})),
             FireOutcome::Created { task_id } => Ok(to_json(TriggerHookResponse::created(&task_id))),

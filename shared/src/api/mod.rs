@@ -87,6 +87,8 @@ pub struct ServiceConfig {
     pub version: String,
     /// A remote Taskcluster deployment to create tasks in; the embedded queue when `None`.
     pub taskcluster: Option<crate::remote_queue::TaskclusterCredentials>,
+    /// Where failed fires of hooks with `emailOnError` are reported.
+    pub failure_channel: Option<crate::notify::FailureChannel>,
 }
 
 pub const DEFAULT_ROOT_CLIENT_ID: &str = "static/taskhooks/root";

@@ -26,6 +26,7 @@ impl World {
                 sealing_key: SealingKey::from_base64("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap(),
                 version: "test".into(),
                 taskcluster: None,
+                failure_channel: None,
             },
         }
     }
