@@ -26,6 +26,7 @@ pub mod model;
 pub mod notify;
 pub mod platform;
 pub mod queue;
+pub mod remote_auth;
 pub mod remote_queue;
 pub mod render;
 pub mod schedule;

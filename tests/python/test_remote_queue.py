@@ -7,7 +7,7 @@ import taskcluster
 from taskcluster.exceptions import TaskclusterFailure
 
 from conftest import ROOT_ACCESS_TOKEN, ROOT_CLIENT_ID, RunningHost
-from fake_taskcluster import ACCESS_TOKEN, CLIENT_ID, FakeQueue
+from fake_taskcluster import ACCESS_TOKEN, CLIENT_ID, USERS, FakeQueue
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +24,10 @@ def hooks(fake):
         "SPIN_VARIABLE_TASKCLUSTER_CLIENT_ID": CLIENT_ID,
         "SPIN_VARIABLE_TASKCLUSTER_ACCESS_TOKEN": ACCESS_TOKEN,
     })
+    admin = "project/remote-admin"
     client = taskcluster.Hooks({"rootUrl": host.root_url, "maxRetries": 0,
-                                "credentials": {"clientId": ROOT_CLIENT_ID, "accessToken": ROOT_ACCESS_TOKEN}})
+                                "credentials": {"clientId": admin, "accessToken": USERS[admin][0]}})
+    client.host = host
     client.createHook("proj", "remote", {
         "metadata": {"name": "remote", "description": "", "owner": "ops@example.com"},
         "task": {"taskQueueId": "proj/ci", "payload": {"n": {"$eval": "payload.n"}},
@@ -78,3 +80,22 @@ def test_4xx_answers_are_final_and_reported(hooks, fake):
     fires = hooks.listLastFires("proj", "remote")["lastFires"]
     assert [f["result"] for f in fires[:2]] == ["error", "error"]
     assert '"code": "InsufficientScopes"' in fires[0]["error"]
+
+
+def test_callers_are_authenticated_by_the_remote_auth_service(hooks, fake):
+    host = hooks.host
+    reader = "project/remote-reader"
+    as_reader = taskcluster.Hooks({"rootUrl": host.root_url, "maxRetries": 0,
+                                   "credentials": {"clientId": reader, "accessToken": USERS[reader][0]}})
+    assert as_reader.hook("proj", "remote")["hookId"] == "remote"
+    asked = fake.auth_requests[-1]
+    assert (asked["method"], asked["resource"]) == ("get", "/api/hooks/v1/hooks/proj/remote")
+    status, body = error_of(as_reader.triggerHook, "proj", "remote", {})
+    assert (status, body["code"]) == (403, "InsufficientScopes")
+    forged = taskcluster.Hooks({"rootUrl": host.root_url, "maxRetries": 0,
+                                "credentials": {"clientId": reader, "accessToken": "wrong"}})
+    status, body = error_of(forged.hook, "proj", "remote")
+    assert (status, body["code"]) == (401, "AuthenticationFailed")
+    local_root = taskcluster.Hooks({"rootUrl": host.root_url, "maxRetries": 0,
+                                    "credentials": {"clientId": ROOT_CLIENT_ID, "accessToken": ROOT_ACCESS_TOKEN}})
+    assert error_of(local_root.listHookGroups)[0] == 401, "remote mode knows only the deployment's clients"

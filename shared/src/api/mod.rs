@@ -298,7 +298,6 @@ impl<'a> Service<'a> {
     }
 
     fn caller(&self, req: &ApiRequest) -> Result<Caller, ApiError> {
-        let roles = self.roles()?;
         // WASI HTTP withholds the `Host` header from guests; Spin passes the URL the
         // client used as `spin-full-url` instead.
         let full_url = req.header("spin-full-url").and_then(|u| u.split_once("://"));
@@ -313,6 +312,10 @@ impl<'a> Service<'a> {
             _ => &req.headers,
         };
         let (host, port) = signed_host_and_port(headers, scheme).unwrap_or_default();
+        if let (Some(tc), Some(http)) = (&self.config.taskcluster, self.http) {
+            return crate::remote_auth::authenticate_remotely(http, tc, req, &host, port);
+        }
+        let roles = self.roles()?;
         let signed = SignedRequest {
             method: &req.method,
             resource: &req.path,
