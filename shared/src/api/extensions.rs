@@ -118,7 +118,13 @@ impl Service<'_> {
                 "missingScopes": missing.to_json(),
                 "requiredScopes": required.to_json(),
             }),
-            Attempt::Task { task, missing: None, .. } => json!({"outcome": "task", "taskId": task_id, "task": task}),
+            Attempt::Task { task, missing: None, .. } => {
+                let mut answer = json!({"outcome": "task", "taskId": task_id, "task": task});
+                if self.config.taskcluster.is_some() {
+                    answer["scopesCheckedBy"] = json!("the remote Queue, at creation");
+                }
+                answer
+            }
         })
     }
 }
