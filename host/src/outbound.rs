@@ -26,11 +26,9 @@ pub struct OutboundPolicy {
 
 impl OutboundPolicy {
     pub fn parse(entries: &[String]) -> Result<Self> {
-        let allowed = entries
-            .iter()
-            .filter(|e| !e.trim().is_empty())
-            .map(|e| parse_entry(e.trim()))
-            .collect::<Result<_>>()?;
+        // As Spin: every entry, after variable expansion, must be a host pattern; an empty
+        // one (an unset variable) is an error, not "nothing allowed".
+        let allowed = entries.iter().map(|e| parse_entry(e.trim())).collect::<Result<_>>()?;
         Ok(Self { allowed })
     }
 
@@ -65,8 +63,11 @@ fn parse_entry(entry: &str) -> Result<AllowedHost> {
     let (scheme, rest) = entry
         .split_once("://")
         .ok_or_else(|| anyhow!("allowed_outbound_hosts entry `{entry}` needs a scheme (e.g. https://)"))?;
-    // A URL with a path (a root URL such as `https://tc.example.com/`) allows its host.
-    let authority = rest.split('/').next().unwrap_or_default();
+    // As Spin: `<scheme>://<host>[:<port>]`, at most a trailing `/`, no path.
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    if !path.is_empty() && path != "/" {
+        bail!("allowed_outbound_hosts entry `{entry}` has a path; give `<scheme>://<host>[:<port>]`");
+    }
     let (host, port) = match authority.rsplit_once(':') {
         Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (h, Some(p)),
         _ => (authority, None),
@@ -132,5 +133,7 @@ mod tests {
         assert!(OutboundPolicy::parse(&["example.com".into()]).is_err());
         assert!(OutboundPolicy::parse(&["*://example.com".into()]).is_err());
         assert!(OutboundPolicy::parse(&["http://h:port".into()]).is_err());
+        assert!(OutboundPolicy::parse(&["".into()]).is_err(), "an unset variable is an error, as in Spin");
+        assert!(OutboundPolicy::parse(&["http://127.0.0.1:9/report".into()]).is_err(), "no paths, as in Spin");
     }
 }

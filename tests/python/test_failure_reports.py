@@ -42,7 +42,8 @@ def broken_hook(email_on_error):
 
 def test_failures_are_reported_once_per_hook():
     receiver = Receiver()
-    host = RunningHost({"SPIN_VARIABLE_ERROR_WEBHOOK_URL": receiver.url})
+    host = RunningHost({"SPIN_VARIABLE_ERROR_WEBHOOK_URL": receiver.url,
+                        "SPIN_VARIABLE_ALLOWED_WEBHOOK_HOST": receiver.url.rsplit("/", 1)[0]})
     try:
         hooks = taskcluster.Hooks({"rootUrl": host.root_url, "maxRetries": 0,
                                    "credentials": {"clientId": ROOT_CLIENT_ID, "accessToken": ROOT_ACCESS_TOKEN}})

@@ -21,6 +21,7 @@ def fake():
 def hooks(fake):
     host = RunningHost({
         "SPIN_VARIABLE_TASKCLUSTER_ROOT_URL": fake.root_url,
+        "SPIN_VARIABLE_ALLOWED_TASKCLUSTER_HOST": fake.root_url,
         "SPIN_VARIABLE_TASKCLUSTER_CLIENT_ID": CLIENT_ID,
         "SPIN_VARIABLE_TASKCLUSTER_ACCESS_TOKEN": ACCESS_TOKEN,
     })
