@@ -70,6 +70,10 @@ pub struct FireOptions {
     /// A scheduled fire uses the hook's `nextTaskId`: a 409 on it means an earlier
     /// attempt already created the task, which counts as created.
     pub conflict_means_created: bool,
+    /// For a scheduled fire, the slot it fires for: the template's `now` (SPEC §6.2). The
+    /// task's `created` is still the attempt time, so a late tick is not refused by the
+    /// Queue's 15-minute `created` window (upstream quirk §15.11, fixed).
+    pub scheduled_for: Option<DateTime<Utc>>,
 }
 
 /// The lastFires text of a Queue failure (SPEC §6.6): the error as the client library
@@ -95,10 +99,13 @@ pub fn fire(
     options: FireOptions,
 ) -> Result<FireOutcome, StorageError> {
     let d = &hook.definition;
-    let outcome = match render_task(&d.task, ctx, task_id, now) {
+    let outcome = match render_task(&d.task, ctx, task_id, options.scheduled_for.unwrap_or(now)) {
         Ok(Rendered::Declined) => return Ok(FireOutcome::Declined),
         Err(e) => FireOutcome::RenderFailed(e.to_string()),
-        Ok(Rendered::Task(task)) => {
+        Ok(Rendered::Task(mut task)) => {
+            if options.scheduled_for.is_some() {
+                task.insert("created".into(), json!(iso_time(now)));
+            }
             let role = format!("hook-id:{}/{}", d.hook_group_id, d.hook_id);
             match queue.create_task(task_id, &task, &role, now) {
                 Ok(()) => FireOutcome::Created { task_id: task_id.to_string() },
@@ -129,4 +136,62 @@ pub fn fire(
         now.timestamp_millis(),
     )?;
     Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{HookDefinition, HookMetadata};
+    use crate::platform::MemoryStore;
+    use crate::render::FiredBy;
+    use crate::scopes::Role;
+
+    fn hook() -> HookRecord {
+        HookRecord {
+            definition: HookDefinition {
+                hook_group_id: "g".into(),
+                hook_id: "h".into(),
+                metadata: HookMetadata { name: "n".into(), description: "d".into(), owner: "o@example.com".into(), email_on_error: true },
+                task: json!({"taskQueueId": "p/w", "payload": {"slot": {"$eval": "now"}},
+                             "metadata": {"name": "n", "description": "", "owner": "o@example.com", "source": "https://example.com"}})
+                    .as_object().unwrap().clone(),
+                bindings: vec![],
+                schedule: vec!["0 0 * * * *".into()],
+                trigger_schema: crate::model::default_trigger_schema(),
+            },
+            trigger_token: "t".into(),
+            next_task_id: "fN1SmgV0T8WXX3LhKs2Gyw".into(),
+            next_scheduled_date: "2026-11-23T12:00:00.000Z".into(),
+        }
+    }
+
+    #[test]
+    fn a_late_scheduled_fire_is_created_now_and_a_repeat_counts_as_created() {
+        let kv = MemoryStore::default();
+        let key = crate::sealed::SealingKey::from_base64("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap();
+        let store = Store { kv: &kv, key: &key };
+        let roles = Roles::new(vec![Role { role_id: "hook-id:g/*".into(), scopes: vec!["queue:*".into()] }]);
+        let queue = EmbeddedTaskQueue { queue: EmbeddedQueue { kv: &kv }, roles: &roles };
+        let hook = hook();
+        let ctx = FireContext { fired_by: FiredBy::Schedule, payload: None, client_id: None };
+        let slot: DateTime<Utc> = "2026-11-23T12:00:00Z".parse().unwrap();
+        let late = slot + chrono::Duration::minutes(20);
+        let scheduled = FireOptions { conflict_means_created: true, scheduled_for: Some(slot) };
+        let id = hook.next_task_id.clone();
+        assert_eq!(fire(&store, &queue, &hook, &ctx, &id, late, scheduled).unwrap(), FireOutcome::Created { task_id: id.clone() });
+        let task = EmbeddedQueue { kv: &kv }.task(&id).unwrap().unwrap();
+        assert_eq!(task["created"], "2026-11-23T12:20:00.000Z", "created is the attempt");
+        assert_eq!(task["payload"]["slot"], "2026-11-23T12:00:00.000Z", "the template's now is the slot");
+        // A second tick retrying the same slot a minute later: a different `created`, so
+        // the Queue answers 409, which for a scheduled fire means "already created".
+        let again = fire(&store, &queue, &hook, &ctx, &id, late + chrono::Duration::minutes(1), scheduled).unwrap();
+        assert_eq!(again, FireOutcome::Created { task_id: id.clone() });
+        let unscheduled = fire(&store, &queue, &hook, &ctx, &id, late + chrono::Duration::minutes(2), FireOptions::default()).unwrap();
+        assert!(matches!(unscheduled, FireOutcome::QueueFailed(QueueError::Api { status: 409, .. })), "{unscheduled:?}");
+        let g = crate::ids::HookGroupId::new("g").unwrap();
+        let h = crate::ids::HookId::new("h").unwrap();
+        let (fires, _) = store.fires(&g, &h, 0, 10).unwrap();
+        assert_eq!(fires.len(), 3, "every attempt recorded, none colliding");
+        assert_eq!(fires.iter().filter(|f| f.result == FireResult::Success).count(), 2);
+    }
 }

@@ -122,8 +122,18 @@ pub fn payload_hash(content_type: &str, body: &[u8]) -> String {
 }
 
 /// The `Authorization` header a client sends (as the official clients build it): a
-/// payload hash always, and `ext` when given (base64 of its JSON). `url` is absolute.
-pub fn client_header(client_id: &str, access_token: &str, method: &str, url: &str, content_type: &str, body: &[u8], ext: Option<&serde_json::Value>, ts: i64, nonce: &str) -> Option<String> {
+/// payload hash always, and `ext` when given (base64 of its JSON).
+/// A request a client is about to send, as far as its signature is concerned.
+pub struct Outgoing<'a> {
+    pub method: &'a str,
+    /// Absolute.
+    pub url: &'a str,
+    pub content_type: &'a str,
+    pub body: &'a [u8],
+}
+
+pub fn client_header(client_id: &str, access_token: &str, req: &Outgoing<'_>, ext: Option<&serde_json::Value>, ts: i64, nonce: &str) -> Option<String> {
+    let Outgoing { method, url, content_type, body } = *req;
     let (scheme, rest) = url.split_once("://")?;
     let (authority, resource) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let resource = if resource.is_empty() { "/" } else { resource };

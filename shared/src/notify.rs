@@ -3,7 +3,7 @@
 //! anyone: by e-mail through the Taskcluster Notify service of a remote deployment, or as
 //! a JSON report POSTed to a webhook when running standalone.
 
-use crate::hawk::client_header;
+use crate::hawk::{client_header, Outgoing};
 use crate::model::HookRecord;
 use crate::platform::KeyValue;
 use crate::remote_queue::{HttpClient, TaskclusterCredentials};
@@ -84,7 +84,8 @@ pub fn report_failure(kv: &dyn KeyValue, http: &dyn HttpClient, channel: &Failur
             });
             let bytes = body.to_string();
             let nonce = crate::ids::nice_slugid();
-            let auth = client_header(&c.client_id, &c.access_token, "POST", &url, "application/json", bytes.as_bytes(), None, Utc::now().timestamp(), &nonce[..12]);
+            let outgoing = Outgoing { method: "POST", url: &url, content_type: "application/json", body: bytes.as_bytes() };
+            let auth = client_header(&c.client_id, &c.access_token, &outgoing, None, Utc::now().timestamp(), &nonce[..12]);
             (url, body, auth)
         }
     };
@@ -104,8 +105,11 @@ mod tests {
     use crate::platform::MemoryStore;
     use std::cell::RefCell;
 
+    /// (url, headers, body) of each request sent.
+    type Sent = (String, Vec<(String, String)>, Value);
+
     #[derive(Default)]
-    struct Recorder(RefCell<Vec<(String, Vec<(String, String)>, Value)>>);
+    struct Recorder(RefCell<Vec<Sent>>);
 
     impl HttpClient for Recorder {
         fn send(&self, _m: &str, url: &str, headers: &[(String, String)], body: &[u8]) -> Result<(u16, Vec<u8>), String> {

@@ -6,7 +6,7 @@
 //! identical create with the existing task); 4xx answers are final.
 
 use crate::fire::{QueueError, TaskQueue};
-use crate::hawk::client_header;
+use crate::hawk::{client_header, Outgoing};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use std::time::Duration;
@@ -49,17 +49,8 @@ impl TaskQueue for RemoteTaskQueue<'_> {
                 self.http.sleep(self.first_backoff * 2u32.pow(attempt - 1));
             }
             let nonce = crate::ids::nice_slugid();
-            let header = client_header(
-                &self.credentials.client_id,
-                &self.credentials.access_token,
-                "PUT",
-                &url,
-                "application/json",
-                &body,
-                Some(&ext),
-                Utc::now().timestamp(),
-                &nonce[..12],
-            )
+            let outgoing = Outgoing { method: "PUT", url: &url, content_type: "application/json", body: &body };
+            let header = client_header(&self.credentials.client_id, &self.credentials.access_token, &outgoing, Some(&ext), Utc::now().timestamp(), &nonce[..12])
             .ok_or_else(|| QueueError::Transport(format!("taskcluster_root_url is not an absolute URL: {url}")))?;
             let headers = [
                 ("authorization".to_string(), header),
