@@ -30,6 +30,7 @@ pub mod remote_auth;
 pub mod remote_queue;
 pub mod render;
 pub mod schedule;
+pub mod scheduler;
 pub mod sealed;
 pub mod store;
 pub mod scopes;

@@ -53,6 +53,8 @@ secrets_key = "{{{{ secrets_key }}}}"
 [component.timer]
 source = "{timer}"
 key_value_stores = ["default"]
+[component.timer.variables]
+secrets_key = "{{{{ secrets_key }}}}"
 "#,
         trigger = built("taskhooks_trigger.wasm"),
         timer = built("taskhooks_timer.wasm"),

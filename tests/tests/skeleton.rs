@@ -106,6 +106,40 @@ fn the_timer_prunes_fires_older_than_a_year_once_a_day() {
 }
 
 #[test]
+fn the_timer_fires_a_due_hook_once() {
+    let state_dir = temp_dir("scheduled");
+    let hook = "/api/hooks/v1/hooks/e2e-group/hourly";
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let next_hour = (now / 3600 + 1) * 3600;
+    {
+        let host = Host::start_with(HostOptions { state_dir: state_dir.clone(), ..HostOptions::default() });
+        let role = json!({"description": "", "scopes": ["queue:create-task:highest:proj/ci", "queue:create-task:project:none", "queue:scheduler-id:-"]});
+        assert_eq!(host.request("PUT", "/api/auth/v1/roles/hook-id:e2e-group%2F*", Some(&role)).status, 200);
+        let mut body = hook_body();
+        body["schedule"] = json!(["0 0 * * * *"]);
+        body["task"]["payload"]["command"] = json!(["echo", {"$eval": "now"}]);
+        assert_eq!(host.request("PUT", hook, Some(&body)).status, 200);
+    }
+    let early = run_cron(&state_dir, "timer", &(next_hour - 60).to_string(), &[]);
+    assert!(String::from_utf8_lossy(&early.stdout).contains("due 0 fired 0"), "{early:?}");
+    let due = run_cron(&state_dir, "timer", &(next_hour + 60).to_string(), &[]);
+    assert!(String::from_utf8_lossy(&due.stdout).contains("due 1 fired 1 declined 0 failed 0"), "{due:?}");
+    let again = run_cron(&state_dir, "timer", &(next_hour + 120).to_string(), &[]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("due 0 fired 0"), "{again:?}");
+
+    let host = Host::start_with(HostOptions { state_dir, ..HostOptions::default() });
+    let fires = host.request("GET", &format!("{hook}/last-fires"), None).json();
+    assert_eq!(fires["lastFires"].as_array().unwrap().len(), 1);
+    assert_eq!(fires["lastFires"][0]["firedBy"], "schedule");
+    assert_eq!(fires["lastFires"][0]["result"], "success", "{fires}");
+    let task = host.request("GET", &format!("/api/queue/v1/task/{}", fires["lastFires"][0]["taskId"].as_str().unwrap()), None).json();
+    let slot = host.request("POST", "/api/taskhooks/v1/schedule-preview", Some(&json!({"schedule": ["0 0 * * * *"], "count": 2, "from": chrono::DateTime::from_timestamp(next_hour as i64 - 1, 0).unwrap().to_rfc3339()}))).json();
+    assert_eq!(task["payload"]["command"][1], slot["nextFires"][0], "the template's now is the slot");
+    let status = host.request("GET", &format!("{hook}/status"), None).json();
+    assert_eq!(status["nextScheduledDate"], slot["nextFires"][1], "moved to the next slot");
+}
+
+#[test]
 fn cron_components_run_once_at_a_given_time() {
     let state_dir = temp_dir("cron");
     let out = run_cron(&state_dir, "timer", "2026-11-23T12:15:00Z", &[]);

@@ -67,3 +67,30 @@ impl taskhooks_shared::remote_queue::HttpClient for SpinHttp {
         std::thread::sleep(d);
     }
 }
+
+/// The deployment's settings, from the component's Spin variables (see spin.toml).
+pub fn service_config(version: &str) -> Result<taskhooks_shared::api::ServiceConfig, String> {
+    use taskhooks_shared::notify::FailureChannel;
+    use taskhooks_shared::remote_queue::TaskclusterCredentials;
+    use taskhooks_shared::sealed::SealingKey;
+    let key = variable("secrets_key").ok_or("the `secrets_key` variable is not set")?;
+    let sealing_key = SealingKey::from_base64(&key).map_err(|e| format!("`secrets_key`: {e}"))?;
+    let taskcluster = match (variable("taskcluster_root_url"), variable("taskcluster_client_id"), variable("taskcluster_access_token")) {
+        (None, _, _) => None,
+        (Some(root_url), Some(client_id), Some(access_token)) => Some(TaskclusterCredentials { root_url, client_id, access_token }),
+        (Some(_), _, _) => return Err("`taskcluster_root_url` is set, so `taskcluster_client_id` and `taskcluster_access_token` must be too".into()),
+    };
+    let failure_channel = match (&taskcluster, variable("error_webhook_url")) {
+        (_, Some(url)) => Some(FailureChannel::Webhook(url)),
+        (Some(c), None) => Some(FailureChannel::TaskclusterNotify(c.clone())),
+        (None, None) => None,
+    };
+    Ok(taskhooks_shared::api::ServiceConfig {
+        root_client_id: variable("root_client_id").unwrap_or_else(|| taskhooks_shared::api::DEFAULT_ROOT_CLIENT_ID.to_string()),
+        root_access_token: variable("root_access_token"),
+        sealing_key,
+        version: version.to_string(),
+        taskcluster,
+        failure_channel,
+    })
+}

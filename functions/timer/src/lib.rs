@@ -1,4 +1,7 @@
-//! The scheduled tick: Spin's cron trigger calls `handle-cron-event` every 15 minutes.
+//! The scheduled tick: Spin's cron trigger calls `handle-cron-event` every 15 minutes, and
+//! each call fires every hook that came due since (`taskhooks_shared::scheduler`). The
+//! first tick of each UTC day also prunes lastFires older than a year and repairs the
+//! schedule index.
 
 spin_sdk::wit_bindgen::generate!({
     runtime_path: "::spin_sdk::wit_bindgen::rt",
@@ -6,36 +9,75 @@ spin_sdk::wit_bindgen::generate!({
     path: "../wit",
 });
 
-use taskhooks_shared::platform::KeyValue;
+use taskhooks_shared::embedded_queue::EmbeddedQueue;
+use taskhooks_shared::fire::{EmbeddedTaskQueue, TaskQueue};
+use taskhooks_shared::notify::report_failure;
+use taskhooks_shared::remote_queue::RemoteTaskQueue;
+use taskhooks_shared::scheduler::{rebuild_index, tick};
+use taskhooks_shared::scopes::{Role, Roles};
 use taskhooks_shared::store::Store;
-use taskhooks_spin_adapter::SpinKeyValue;
+use taskhooks_spin_adapter::{service_config, SpinHttp, SpinKeyValue};
 
 const DAY_SECONDS: u64 = 24 * 60 * 60;
 const FIRE_RETENTION_DAYS: u64 = 365;
 
-/// Once per UTC day (the first tick of the day), lastFires older than a year go.
-fn prune_once_a_day(kv: &SpinKeyValue, now_s: u64) -> Result<(), String> {
+/// Once per UTC day (the first tick of the day): lastFires older than a year go, and the
+/// schedule index is rebuilt from the hooks.
+fn daily(store: &Store<'_>, now_s: u64) -> Result<(), String> {
     let today = (now_s / DAY_SECONDS).to_string();
-    if kv.get("timer/last-prune-day").map_err(|e| e.to_string())?.as_deref() == Some(today.as_bytes()) {
+    if store.kv.get("timer/last-daily").map_err(|e| e.to_string())?.as_deref() == Some(today.as_bytes()) {
         return Ok(());
     }
     let cutoff_ms = (now_s.saturating_sub(FIRE_RETENTION_DAYS * DAY_SECONDS) * 1000) as i64;
-    let pruned = Store::prune_fires(kv, cutoff_ms).map_err(|e| e.to_string())?;
-    kv.set("timer/last-prune-day", today.as_bytes()).map_err(|e| e.to_string())?;
-    println!("timer: pruned {pruned} fires older than {FIRE_RETENTION_DAYS} days");
+    let pruned = Store::prune_fires(store.kv, cutoff_ms).map_err(|e| e.to_string())?;
+    let indexed = rebuild_index(store).map_err(|e| e.to_string())?;
+    store.kv.set("timer/last-daily", today.as_bytes()).map_err(|e| e.to_string())?;
+    println!("timer: pruned {pruned} fires older than {FIRE_RETENTION_DAYS} days; re-indexed {indexed} scheduled hooks");
     Ok(())
+}
+
+fn run(now_s: u64) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    let kv = SpinKeyValue::open_default().map_err(|e| e.to_string())?;
+    let config = service_config(env!("CARGO_PKG_VERSION"))?;
+    let store = Store { kv: &kv, key: &config.sealing_key };
+    let now = chrono::DateTime::from_timestamp(now_s as i64, 0).ok_or("tick time out of range")?;
+    let roles = Roles::new(store.roles().map_err(|e| e.to_string())?.into_iter().map(|r| Role { role_id: r.role_id, scopes: r.scopes }).collect());
+    let embedded = EmbeddedTaskQueue { queue: EmbeddedQueue { kv: &kv }, roles: &roles };
+    let remote = config.taskcluster.as_ref().map(|credentials| RemoteTaskQueue {
+        http: &SpinHttp,
+        credentials,
+        attempts: RemoteTaskQueue::DEFAULT_ATTEMPTS,
+        first_backoff: RemoteTaskQueue::DEFAULT_BACKOFF,
+    });
+    let queue: &dyn TaskQueue = match &remote {
+        Some(r) => r,
+        None => &embedded,
+    };
+    let report = tick(&store, queue, now).map_err(|e| e.to_string())?;
+    if let Some(channel) = &config.failure_channel {
+        for failure in &report.to_report {
+            if let Err(e) = report_failure(&kv, &SpinHttp, channel, failure) {
+                eprintln!("timer: hook {}/{}: {e}", failure.hook_group_id, failure.hook_id);
+            }
+        }
+    }
+    println!(
+        "timer: tick at {now_s}: due {} fired {} declined {} failed {} in {} ms",
+        report.due,
+        report.fired,
+        report.declined,
+        report.failed,
+        started.elapsed().as_millis()
+    );
+    daily(&store, now_s)
 }
 
 struct Timer;
 
 impl Guest for Timer {
     fn handle_cron_event(metadata: Metadata) -> Result<(), Error> {
-        let kv = SpinKeyValue::open_default().map_err(|e| Error::Other(e.to_string()))?;
-        // Until scheduled hooks exist, a tick only records that it ran.
-        kv.set("timer/last-tick", metadata.timestamp.to_string().as_bytes())
-            .map_err(|e| Error::Other(e.to_string()))?;
-        println!("timer: tick at {}", metadata.timestamp);
-        prune_once_a_day(&kv, metadata.timestamp).map_err(Error::Other)
+        run(metadata.timestamp).map_err(Error::Other)
     }
 }
 

@@ -159,12 +159,14 @@ impl Service<'_> {
             }
             return Ok(to_json(definition));
         }
-        store.put_hook(&HookRecord {
+        let record = HookRecord {
             definition: definition.clone(),
             trigger_token: nice_slugid(),
             next_task_id: nice_slugid(),
             next_scheduled_date: next_scheduled_date(&schedule, self.clock.now()),
-        })?;
+        };
+        crate::scheduler::index_hook(self.kv, &record)?;
+        store.put_hook(&record)?;
         Ok(to_json(definition))
     }
 
@@ -178,6 +180,7 @@ impl Service<'_> {
         hook.definition = definition;
         hook.next_task_id = nice_slugid();
         hook.next_scheduled_date = next_scheduled_date(&schedule, self.clock.now());
+        crate::scheduler::index_hook(self.kv, &hook)?;
         store.put_hook(&hook)?;
         Ok(to_json(hook.definition))
     }

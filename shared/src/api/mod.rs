@@ -10,6 +10,7 @@ mod auth_api;
 mod endpoints;
 mod extensions;
 mod hooks;
+pub(crate) use hooks::next_scheduled_date;
 mod queue_api;
 
 use crate::auth::{authenticate, signed_host_and_port, AuthFailed, Caller, Client, SignedRequest};
