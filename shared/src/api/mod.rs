@@ -261,15 +261,16 @@ impl<'a> Service<'a> {
             }
             self.dispatch(&call)
         });
-        // Errors echo the URL parameters, except a trigger token: secrets appear only in
-        // the responses meant to return them.
-        let mut params_info = match_endpoint(&req.method, path).map(|(_, p)| json!(p)).unwrap_or(json!({}));
-        if let Some(token) = params_info.get_mut("token") {
-            *token = json!("<redacted>");
-        }
         match result {
             Ok(body) => ApiResponse::json(200, &body),
             Err(err) => {
+                // Errors echo the URL parameters (matched again: only errors pay for it),
+                // except a trigger token: secrets appear only in the responses meant to
+                // return them.
+                let mut params_info = match_endpoint(&req.method, path).map(|(_, p)| json!(p)).unwrap_or(json!({}));
+                if let Some(token) = params_info.get_mut("token") {
+                    *token = json!("<redacted>");
+                }
                 let mut resp = ApiResponse::json(err.code.status(), &err.body(endpoint.name, params_info, info_payload, &time));
                 if err.code == ErrorCode::AuthenticationFailed {
                     resp.headers.push(("www-authenticate".into(), "hawk".into()));
