@@ -141,4 +141,5 @@ pub(crate) static ENDPOINTS: &[Endpoint] = &[
     ep!("taskhooks", "POST", "/hooks/<hookGroupId>/<hookId>/dry-run", "x-dryRun", Scopes(r#""hooks:get:<hookGroupId>:<hookId>""#), [], true),
     ep!("taskhooks", "GET", "/hooks/<hookGroupId>/<hookId>/next-fires", "x-nextFires", Scopes(r#""hooks:get:<hookGroupId>:<hookId>""#), ["count"], false),
     ep!("taskhooks", "POST", "/schedule-preview", "x-schedulePreview", Public, [], true),
+    ep!("taskhooks", "POST", "/tick", "x-tick", Scopes(r#""hooks:tick""#)),
 ];

@@ -6,6 +6,8 @@
 //! * `GET /hooks/<g>/<h>/next-fires?count=N`: the hook's next scheduled fire times.
 //! * `POST /schedule-preview`: the next fire times of any schedule, before creating a
 //!   hook with it.
+//! * `POST /tick` (scope `hooks:tick`): one scheduler tick now, for platforms that can
+//!   only make scheduled HTTP calls.
 
 use super::hooks::{ids, no_such_hook, payload_task_id, Attempt};
 use super::{Call, Service};
@@ -59,6 +61,17 @@ impl Service<'_> {
                 let schedule = Schedule::parse(&hook.definition.schedule).map_err(|e| ApiError::new(ErrorCode::InternalServerError, e.to_string()))?;
                 let count = call.query.get("count").and_then(|c| c.parse().ok()).unwrap_or(DEFAULT_COUNT);
                 Ok(fires(&schedule, self.clock.now(), count))
+            }
+            "x-tick" => {
+                let report = self.with_queue(|queue| Ok(crate::scheduler::tick(&self.store(), queue, self.clock.now())?))?;
+                if let (Some(channel), Some(http)) = (&self.config.failure_channel, self.http) {
+                    for failure in &report.to_report {
+                        if let Err(e) = crate::notify::report_failure(self.kv, http, channel, failure) {
+                            eprintln!("tick: hook {}/{}: {e}", failure.hook_group_id, failure.hook_id);
+                        }
+                    }
+                }
+                Ok(json!({"due": report.due, "fired": report.fired, "declined": report.declined, "failed": report.failed}))
             }
             "x-schedulePreview" => {
                 let req: SchedulePreviewRequest = serde_json::from_value(call.payload.clone())

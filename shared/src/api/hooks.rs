@@ -9,7 +9,7 @@ use crate::model::{
     ListHooksResponse, ListLastFiresResponse, StatusLastFire, TriggerHookResponse, TriggerTokenResponse, FAR_FUTURE,
 };
 use crate::embedded_queue::EmbeddedQueue;
-use crate::fire::{fire, EmbeddedTaskQueue, FireOptions, FireOutcome, QueueError};
+use crate::fire::{fire, EmbeddedTaskQueue, FireOptions, FireOutcome, QueueError, TaskQueue};
 use crate::queue::create_task_requirement;
 use crate::notify::{report_failure, FailureReport};
 use crate::remote_queue::RemoteTaskQueue;
@@ -284,19 +284,24 @@ impl Service<'_> {
         Ok(Attempt::Task { task, missing, required })
     }
 
+    /// Runs `f` with the deployment's queue: the remote one when configured, else the
+    /// embedded one creating tasks with the roles' scopes.
+    pub(crate) fn with_queue<R>(&self, f: impl FnOnce(&dyn TaskQueue) -> Result<R, ApiError>) -> Result<R, ApiError> {
+        match (&self.config.taskcluster, self.http) {
+            (Some(credentials), Some(http)) => f(&RemoteTaskQueue {
+                http,
+                credentials,
+                attempts: RemoteTaskQueue::DEFAULT_ATTEMPTS,
+                first_backoff: RemoteTaskQueue::DEFAULT_BACKOFF,
+            }),
+            _ => f(&EmbeddedTaskQueue { queue: EmbeddedQueue { kv: self.kv }, roles: self.roles()? }),
+        }
+    }
+
     /// Fires `hook` through the one pipeline (`crate::fire`) into the embedded queue and
     /// answers as upstream's triggerHook does (SPEC §5.10 step 7).
     pub(crate) fn fire(&self, hook: &HookRecord, ctx: &FireContext, task_id: &str) -> Result<Value, ApiError> {
-        let outcome = match (&self.config.taskcluster, self.http) {
-            (Some(credentials), Some(http)) => {
-                let queue = RemoteTaskQueue { http, credentials, attempts: RemoteTaskQueue::DEFAULT_ATTEMPTS, first_backoff: RemoteTaskQueue::DEFAULT_BACKOFF };
-                fire(&self.store(), &queue, hook, ctx, task_id, self.clock.now(), FireOptions::default())?
-            }
-            _ => {
-                let queue = EmbeddedTaskQueue { queue: EmbeddedQueue { kv: self.kv }, roles: self.roles()? };
-                fire(&self.store(), &queue, hook, ctx, task_id, self.clock.now(), FireOptions::default())?
-            }
-        };
+        let outcome = self.with_queue(|queue| Ok(fire(&self.store(), queue, hook, ctx, task_id, self.clock.now(), FireOptions::default())?))?;
         let d = &hook.definition;
         let failure = match &outcome {
             FireOutcome::RenderFailed(e) => Some(e.clone()),

@@ -410,6 +410,27 @@ fn dry_run_and_schedule_previews_have_no_side_effects() {
 }
 
 #[test]
+fn the_http_tick_fires_due_hooks_and_needs_hooks_tick() {
+    let w = World::new();
+    grant_hook_role(&w);
+    let mut body = hook_body();
+    body["schedule"] = json!(["0 0 * * * *"]);
+    body["triggerSchema"] = json!({"type": "object"});
+    body["task"]["payload"] = json!({"at": {"$eval": "now"}});
+    assert_eq!(w.root("PUT", HOOK, body).status, 200);
+    let token = w.client_with("cron-caller", &["hooks:list-hooks:"]);
+    assert_eq!(w.as_client("cron-caller", &token, "POST", "/api/taskhooks/v1/tick", Value::Null).status, 403);
+    assert_eq!(w.root("POST", "/api/taskhooks/v1/tick", Value::Null).body_json(), json!({"due": 0, "fired": 0, "declined": 0, "failed": 0}));
+    *w.clock.0.lock().unwrap() = "2026-11-23T13:01:00Z".parse().unwrap();
+    assert_eq!(w.root("POST", "/api/taskhooks/v1/tick", Value::Null).body_json(), json!({"due": 1, "fired": 1, "declined": 0, "failed": 0}));
+    let fires = w.root("GET", &format!("{HOOK}/last-fires"), Value::Null).body_json();
+    assert_eq!(fires["lastFires"][0]["firedBy"], "schedule");
+    let task = w.anon("GET", &format!("/api/queue/v1/task/{}", fires["lastFires"][0]["taskId"].as_str().unwrap()), Value::Null).body_json();
+    assert_eq!(task["payload"]["at"], "2026-11-23T13:00:00.000Z");
+    assert_eq!(w.root("GET", &format!("{HOOK}/status"), Value::Null).body_json()["nextScheduledDate"], "2026-11-23T14:00:00.000Z");
+}
+
+#[test]
 fn errors_use_the_taskcluster_format() {
     let w = World::new();
     let missing = w.root("GET", "/api/hooks/v1/hooks/g/nope", Value::Null);
