@@ -62,33 +62,39 @@ fn parse_date(hook: &HookRecord) -> Option<DateTime<Utc>> {
 
 /// Adds a scheduled hook to the index hour of its next scheduled date.
 pub fn index_hook(kv: &dyn KeyValue, hook: &HookRecord) -> Result<(), StorageError> {
-    if hook.definition.schedule.is_empty() {
-        return Ok(());
+    index_many(kv, [hook])
+}
+
+/// Adds scheduled hooks to the index hours of their next dates, reading and writing each
+/// hour's document once however many hooks go into it.
+fn index_many<'h>(kv: &dyn KeyValue, hooks: impl IntoIterator<Item = &'h HookRecord>) -> Result<(), StorageError> {
+    let mut by_hour: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for hook in hooks {
+        if let Some(next) = parse_date(hook).filter(|_| !hook.definition.schedule.is_empty()) {
+            by_hour.entry(bucket_key(hour_of(next))).or_default().push(hook_ref(&hook.definition.hook_group_id, &hook.definition.hook_id));
+        }
     }
-    let Some(next) = parse_date(hook) else { return Ok(()) };
-    let key = bucket_key(hour_of(next));
-    let entry = hook_ref(&hook.definition.hook_group_id, &hook.definition.hook_id);
-    let mut entries = read_bucket(kv, &key)?;
-    if !entries.contains(&entry) {
-        entries.push(entry);
-        kv.set(&key, &serde_json::to_vec(&entries).expect("serialises"))?;
+    for (key, refs) in by_hour {
+        let mut entries = read_bucket(kv, &key)?;
+        let known: std::collections::HashSet<String> = entries.iter().cloned().collect();
+        let before = entries.len();
+        entries.extend(refs.into_iter().filter(|r| !known.contains(r)));
+        if entries.len() != before {
+            kv.set(&key, &serde_json::to_vec(&entries).expect("serialises"))?;
+        }
     }
     Ok(())
 }
 
 /// Re-adds every scheduled hook to the index (repairs entries lost to concurrent writes).
 pub fn rebuild_index(store: &Store<'_>) -> Result<usize, StorageError> {
-    let mut indexed = 0;
+    let mut hooks = Vec::new();
     for group in store.hook_groups()? {
         let Ok(g) = HookGroupId::new(&group) else { continue };
-        for hook in store.hooks_in_group(&g)? {
-            if !hook.definition.schedule.is_empty() {
-                index_hook(store.kv, &hook)?;
-                indexed += 1;
-            }
-        }
+        hooks.extend(store.hooks_in_group(&g)?.into_iter().filter(|h| !h.definition.schedule.is_empty()));
     }
-    Ok(indexed)
+    index_many(store.kv, &hooks)?;
+    Ok(hooks.len())
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -115,6 +121,7 @@ pub fn tick(store: &Store<'_>, queue: &dyn TaskQueue, now: DateTime<Utc>) -> Res
         let key = bucket_key(hour);
         let entries = read_bucket(kv, &key)?;
         let mut keep = Vec::new();
+        let mut advanced = Vec::new();
         for entry in &entries {
             let Some((g, h)) = parse_ref(entry) else { continue };
             // Removed hooks, and hooks whose next date moved to another hour (updated, or
@@ -137,7 +144,13 @@ pub fn tick(store: &Store<'_>, queue: &dyn TaskQueue, now: DateTime<Utc>) -> Res
                 FireOutcome::RenderFailed(e) => failed(&mut report, &hook, e, now),
                 FireOutcome::QueueFailed(e) => failed(&mut report, &hook, e.to_string(), now),
             }
-            advance(store, hook, now)?;
+            advanced.push(advance(hook, now)?);
+        }
+        // The next hours' index entries first, then the hooks: a crash between the two
+        // leaves hooks due in this hour, whose document is still there.
+        index_many(kv, &advanced)?;
+        for hook in &advanced {
+            store_unless_changed(store, hook)?;
         }
         if hour < now_hour {
             // Everything in a past hour has moved on (or was re-indexed elsewhere first).
@@ -158,22 +171,25 @@ fn failed(report: &mut TickReport, hook: &HookRecord, error: String, now: DateTi
     }
 }
 
-/// Moves a fired hook to its next slot: index first, then the hook, so a crash between
-/// the two leaves it due (and findable) rather than lost.
-fn advance(store: &Store<'_>, mut hook: HookRecord, now: DateTime<Utc>) -> Result<(), StorageError> {
+/// A fired hook moved to its first slot after `now`, with a fresh `nextTaskId`.
+fn advance(mut hook: HookRecord, now: DateTime<Utc>) -> Result<HookRecord, StorageError> {
     let schedule = Schedule::parse(&hook.definition.schedule).map_err(|e| StorageError::Corrupt {
         key: format!("hook/{}/{}", hook.definition.hook_group_id, hook.definition.hook_id),
         reason: e.to_string(),
     })?;
     hook.next_scheduled_date = crate::api::next_scheduled_date(&schedule, now);
     hook.next_task_id = nice_slugid();
-    index_hook(store.kv, &hook)?;
-    // An API update since this tick read the hook wins: it set its own schedule state.
+    Ok(hook)
+}
+
+/// Stores an advanced hook unless an API update changed it since the tick read it: the
+/// update set its own schedule state, which wins.
+fn store_unless_changed(store: &Store<'_>, hook: &HookRecord) -> Result<(), StorageError> {
     let (Ok(g), Ok(h)) = (HookGroupId::new(&hook.definition.hook_group_id), HookId::new(&hook.definition.hook_id)) else {
         return Ok(());
     };
     match store.hook(&g, &h)? {
-        Some(current) if current.definition == hook.definition => store.put_hook(&hook),
+        Some(current) if current.definition == hook.definition => store.put_hook(hook),
         _ => Ok(()),
     }
 }
