@@ -250,6 +250,19 @@ fn send(url: &str, method: &str, body: Option<&Value>, creds: Option<Credentials
     Response { status, headers, body }
 }
 
+/// Starts `taskhooks cron <component> --at <at>` without waiting (to kill or overlap it).
+pub fn spawn_cron(state_dir: &Path, component: &str, at: &str) -> std::process::Child {
+    Command::new(host_binary())
+        .current_dir(repo_root())
+        .args(["cron", component, "--at", at, "--state-dir"])
+        .arg(state_dir)
+        .envs(required_variables())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start taskhooks cron")
+}
+
 /// Runs `taskhooks cron <component> --at <at>` against a state directory.
 pub fn run_cron(state_dir: &Path, component: &str, at: &str, env: &[(&str, &str)]) -> std::process::Output {
     Command::new(host_binary())
