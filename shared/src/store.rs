@@ -72,7 +72,7 @@ struct StoredHook {
 }
 
 /// Encodes the characters that would make one key a prefix of an unrelated one.
-fn key_part(s: &str) -> String {
+pub(crate) fn key_part(s: &str) -> String {
     s.replace('%', "%25").replace('/', "%2F")
 }
 
