@@ -78,6 +78,8 @@ fn api(c: &mut Criterion) {
         version: "bench".into(),
         taskcluster: None,
                 failure_channel: None,
+                pulse: None,
+                github_webhook_secret: None,
     };
     let kv = MemoryStore::default();
     let signed = |method: &str, path: &str, body: &str| {

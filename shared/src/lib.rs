@@ -19,6 +19,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod fire;
+pub mod github;
 pub mod hawk;
 pub mod embedded_queue;
 pub mod ids;

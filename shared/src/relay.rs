@@ -31,6 +31,10 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 /// drained every minute, and than GitHub offers a delivery for redelivery (3 days).
 pub const SEEN_RETENTION_DAYS: i64 = 7;
 
+/// Messages read per management API call: large enough to amortise the HTTP round
+/// trip, small enough that a crash redelivers little.
+pub const DEFAULT_BATCH: usize = 200;
+
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
     #[error(transparent)]
@@ -182,6 +186,13 @@ pub fn pulse_status(kv: &dyn KeyValue, g: &str, h: &str) -> Result<Value, Storag
     Ok(status)
 }
 
+/// Drops the hook's Pulse status (the hook was removed).
+pub fn forget_state(kv: &dyn KeyValue, g: &str, h: &str) -> Result<(), StorageError> {
+    kv.delete(&status_key("bindings", g, h))?;
+    kv.delete(&status_key("discards", g, h))?;
+    Ok(())
+}
+
 fn record_discard(kv: &dyn KeyValue, g: &str, h: &str, message: &Inbound<'_>, reason: &str, now: DateTime<Utc>) -> Result<(), StorageError> {
     let key = status_key("discards", g, h);
     let mut discards: Discards = kv.get(&key)?.and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
@@ -225,17 +236,35 @@ pub fn message_task_id(g: &str, h: &str, identity: &str) -> String {
     slugid_from_parts(&[b"pulseMessage", g.as_bytes(), h.as_bytes(), identity.as_bytes()])
 }
 
+/// A marker says a message is being handled since `t` (`pending:<t ms>`) or was
+/// (`done:<t ms>`).
+fn parse_marker(bytes: &[u8]) -> Option<(bool, i64)> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let (state, t) = text.split_once(':')?;
+    Some((state == "done", t.parse().ok()?))
+}
+
+/// A pending marker younger than this is re-fired with its original time, so the retry
+/// renders the same task and overwrites the same lastFires entry; an older one is
+/// re-fired now (its `created` would be outside the Queue's 15-minute window).
+const PENDING_REUSE_MS: i64 = 10 * 60 * 1000;
+
 /// SPEC §9.3: re-load the hook, validate the body against its `triggerSchema`, fire with
-/// `{firedBy: "pulseMessage", payload: <body>}`. The marker is written after the fire is
-/// recorded, so a crash in between means a redelivery that the Queue answers for the
-/// same taskId (409 on a derived taskId counts as created).
+/// `{firedBy: "pulseMessage", payload: <body>}`.
+///
+/// The message's marker goes `pending:<t>` before the fire and `done:<t>` after it is
+/// recorded. A crash in between leaves `pending:<t>`, and the redelivery fires again at
+/// the same `t`: same taskId, same task (the Queue answers it as already created), and
+/// the same lastFires key, so nothing is doubled even in lastFires.
 pub fn handle_message(store: &Store<'_>, queue: &dyn TaskQueue, g: &str, h: &str, message: &Inbound<'_>, now: DateTime<Utc>) -> Result<MessageOutcome, StorageError> {
     let (Ok(gid), Ok(hid)) = (HookGroupId::new(g), HookId::new(h)) else { return Ok(MessageOutcome::NoHook) };
     let Some(hook) = store.hook(&gid, &hid)? else { return Ok(MessageOutcome::NoHook) };
     let seen = seen_key(g, h, message.identity);
-    if store.kv.get(&seen)?.is_some() {
-        return Ok(MessageOutcome::AlreadyHandled);
-    }
+    let at = match store.kv.get(&seen)?.as_deref().and_then(parse_marker) {
+        Some((true, _)) => return Ok(MessageOutcome::AlreadyHandled),
+        Some((false, t)) if now.timestamp_millis() - t < PENDING_REUSE_MS => DateTime::from_timestamp_millis(t).unwrap_or(now),
+        _ => now,
+    };
     let payload: Value = match serde_json::from_slice(message.body) {
         Ok(v @ Value::Object(_)) => v,
         Ok(_) => return discard(store, g, h, message, "the message body is not a JSON object", now),
@@ -244,11 +273,12 @@ pub fn handle_message(store: &Store<'_>, queue: &dyn TaskQueue, g: &str, h: &str
     if let Err(e) = TriggerSchema::compile_checked(&hook.definition.trigger_schema).and_then(|s| s.validate(&payload)) {
         return discard(store, g, h, message, &format!("triggerSchema: {e}"), now);
     }
+    store.kv.set(&seen, format!("pending:{}", at.timestamp_millis()).as_bytes())?;
     let ctx = FireContext { fired_by: FiredBy::PulseMessage, payload: Some(payload), client_id: None };
     let task_id = message_task_id(g, h, message.identity);
     let options = FireOptions { conflict_means_created: true, scheduled_for: None };
-    let outcome = fire(store, queue, &hook, &ctx, &task_id, now, options)?;
-    store.kv.set(&seen, now.timestamp_millis().to_string().as_bytes())?;
+    let outcome = fire(store, queue, &hook, &ctx, &task_id, at, options)?;
+    store.kv.set(&seen, format!("done:{}", at.timestamp_millis()).as_bytes())?;
     Ok(MessageOutcome::Fired(outcome))
 }
 
@@ -262,7 +292,7 @@ pub fn prune_seen(kv: &dyn KeyValue, now: DateTime<Utc>) -> Result<usize, Storag
     let cutoff = (now - chrono::Duration::days(SEEN_RETENTION_DAYS)).timestamp_millis();
     let mut pruned = 0;
     for key in kv.keys("pulse/seen/")? {
-        let old = kv.get(&key)?.and_then(|v| String::from_utf8(v).ok()).and_then(|v| v.parse::<i64>().ok()).is_none_or(|t| t < cutoff);
+        let old = kv.get(&key)?.as_deref().and_then(parse_marker).is_none_or(|(_, t)| t < cutoff);
         if old {
             kv.delete(&key)?;
             pruned += 1;
@@ -290,6 +320,8 @@ pub struct RelayReport {
     /// Messages that a take removed without the peek having shown them (the queue head
     /// moved under a concurrent relay), handled at once.
     pub out_of_order: usize,
+    /// Another relay held the lease: this run did nothing.
+    pub busy: bool,
     /// Problems that stopped one hook's sync or drain; the run went on with the others.
     pub errors: Vec<String>,
     #[serde(skip)]
@@ -319,6 +351,68 @@ impl RelayReport {
     }
 }
 
+/// Brings the hook's queue and bindings on the broker in line with its definition,
+/// and records each binding's state. `exists`: whether the broker has the queue.
+pub fn sync_hook(store: &Store<'_>, mq: &RabbitMq<'_>, now: DateTime<Utc>, hook: &HookRecord, exists: bool, report: &mut RelayReport) -> Result<(), RelayError> {
+    let d = &hook.definition;
+    let queue = queue_name(&mq.config.namespace, &d.hook_group_id, &d.hook_id);
+    if !exists {
+        mq.declare_queue(&queue)?;
+    }
+    let actual = mq.bindings(&queue)?;
+    for stale in actual.iter().filter(|b| !d.bindings.iter().any(|d| same_binding(b, d))) {
+        mq.unbind(&queue, stale)?;
+        report.unbound += 1;
+    }
+    let mut states = Vec::new();
+    for wanted in &d.bindings {
+        let state = if actual.iter().any(|b| same_binding(b, wanted)) {
+            None
+        } else {
+            match mq.bind(&wanted.exchange, &queue, &wanted.routing_key_pattern) {
+                Ok(()) => {
+                    report.bound += 1;
+                    None
+                }
+                // No such exchange (404) or no permission (403): the hook's owner
+                // needs to know; later runs try again.
+                Err(e @ PulseError::Refused { status: 403 | 404, .. }) => {
+                    report.binding_errors += 1;
+                    Some(match &e {
+                        PulseError::Refused { reason, .. } => reason.clone(),
+                        other => other.to_string(),
+                    })
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        states.push(BindingState {
+            exchange: wanted.exchange.clone(),
+            routing_key_pattern: wanted.routing_key_pattern.clone(),
+            state: if state.is_some() { "failed" } else { "bound" }.into(),
+            error: state,
+        });
+    }
+    // Written only when it changed (`since` says when), not on every run.
+    let key = status_key("bindings", &d.hook_group_id, &d.hook_id);
+    let status = serde_json::json!({"queue": queue, "bindings": states});
+    let stored: Option<Value> = store.kv.get(&key)?.and_then(|b| serde_json::from_slice(&b).ok());
+    let unchanged = stored.as_ref().is_some_and(|s| s["queue"] == status["queue"] && s["bindings"] == status["bindings"]);
+    if !unchanged {
+        let mut status = status;
+        status["since"] = Value::String(iso_time(now));
+        store.kv.set(&key, &serde_json::to_vec(&status).expect("serialises"))?;
+    }
+    Ok(())
+}
+
+/// A removed hook, or one without bindings any more: its queue and state go.
+pub fn forget_hook(store: &Store<'_>, mq: &RabbitMq<'_>, g: &str, h: &str) -> Result<(), RelayError> {
+    mq.delete_queue(&queue_name(&mq.config.namespace, g, h))?;
+    store.kv.delete(&status_key("bindings", g, h))?;
+    Ok(())
+}
+
 pub struct Relay<'a> {
     pub store: &'a Store<'a>,
     pub mq: &'a RabbitMq<'a>,
@@ -335,68 +429,6 @@ fn same_binding(b: &QueueBinding, d: &Binding) -> bool {
 impl Relay<'_> {
     fn namespace(&self) -> &str {
         &self.mq.config.namespace
-    }
-
-    /// Brings the hook's queue and bindings on the broker in line with its definition,
-    /// and records each binding's state. `exists`: whether the broker has the queue.
-    pub fn sync_hook(&self, hook: &HookRecord, exists: bool, report: &mut RelayReport) -> Result<(), RelayError> {
-        let d = &hook.definition;
-        let queue = queue_name(self.namespace(), &d.hook_group_id, &d.hook_id);
-        if !exists {
-            self.mq.declare_queue(&queue)?;
-        }
-        let actual = self.mq.bindings(&queue)?;
-        for stale in actual.iter().filter(|b| !d.bindings.iter().any(|d| same_binding(b, d))) {
-            self.mq.unbind(&queue, stale)?;
-            report.unbound += 1;
-        }
-        let mut states = Vec::new();
-        for wanted in &d.bindings {
-            let state = if actual.iter().any(|b| same_binding(b, wanted)) {
-                None
-            } else {
-                match self.mq.bind(&wanted.exchange, &queue, &wanted.routing_key_pattern) {
-                    Ok(()) => {
-                        report.bound += 1;
-                        None
-                    }
-                    // No such exchange (404) or no permission (403): the hook's owner
-                    // needs to know; later runs try again.
-                    Err(e @ PulseError::Refused { status: 403 | 404, .. }) => {
-                        report.binding_errors += 1;
-                        Some(match &e {
-                            PulseError::Refused { reason, .. } => reason.clone(),
-                            other => other.to_string(),
-                        })
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            };
-            states.push(BindingState {
-                exchange: wanted.exchange.clone(),
-                routing_key_pattern: wanted.routing_key_pattern.clone(),
-                state: if state.is_some() { "failed" } else { "bound" }.into(),
-                error: state,
-            });
-        }
-        // Written only when it changed (`since` says when), not on every run.
-        let key = status_key("bindings", &d.hook_group_id, &d.hook_id);
-        let status = serde_json::json!({"queue": queue, "bindings": states});
-        let stored: Option<Value> = self.store.kv.get(&key)?.and_then(|b| serde_json::from_slice(&b).ok());
-        let unchanged = stored.as_ref().is_some_and(|s| s["queue"] == status["queue"] && s["bindings"] == status["bindings"]);
-        if !unchanged {
-            let mut status = status;
-            status["since"] = Value::String(iso_time(self.clock.now()));
-            self.store.kv.set(&key, &serde_json::to_vec(&status).expect("serialises"))?;
-        }
-        Ok(())
-    }
-
-    /// A removed hook, or one without bindings any more: its queue and state go.
-    pub fn forget_hook(&self, g: &str, h: &str) -> Result<(), RelayError> {
-        self.mq.delete_queue(&queue_name(self.namespace(), g, h))?;
-        self.store.kv.delete(&status_key("bindings", g, h))?;
-        Ok(())
     }
 
     /// SPEC §9.1's three-way sync, with the broker as the record of what is in place:
@@ -422,14 +454,14 @@ impl Relay<'_> {
             };
             let queue = queue_name(self.namespace(), &g, &h);
             wanted.insert(queue.clone());
-            match self.sync_hook(&hook, existing.contains(&queue), report) {
+            match sync_hook(self.store, self.mq, self.clock.now(), &hook, existing.contains(&queue), report) {
                 Ok(()) => to_drain.push((g, h)),
                 Err(e) => report.errors.push(format!("{g}/{h}: {e}")),
             }
         }
         for queue in existing.difference(&wanted) {
             let Some((g, h)) = queue[prefix.len()..].split_once('/') else { continue };
-            match self.forget_hook(g, h) {
+            match forget_hook(self.store, self.mq, g, h) {
                 Ok(()) => report.deleted += 1,
                 Err(e) => report.errors.push(format!("{queue}: {e}")),
             }
@@ -452,9 +484,9 @@ impl Relay<'_> {
     }
 
     /// Drains the hook's queue batch by batch until it is empty or `until` has passed.
-    pub fn drain(&self, g: &str, h: &str, until: DateTime<Utc>, report: &mut RelayReport) -> Result<(), RelayError> {
+    fn drain(&self, lease: &Lease, g: &str, h: &str, until: DateTime<Utc>, report: &mut RelayReport) -> Result<(), RelayError> {
         let queue = queue_name(self.namespace(), g, h);
-        while self.clock.now() < until {
+        while self.clock.now() < until && lease.renew(self)? {
             let batch = self.mq.peek(&queue, self.batch)?;
             if batch.is_empty() {
                 break;
@@ -477,16 +509,90 @@ impl Relay<'_> {
         Ok(())
     }
 
-    /// One run: reconcile, then drain every hook's queue, within `budget`.
+    /// One run: reconcile, then drain every hook's queue, within `budget`; nothing if
+    /// another relay is running (see `Lease`).
     pub fn run(&self, budget: chrono::Duration) -> Result<RelayReport, RelayError> {
         let until = self.clock.now() + budget;
         let mut report = RelayReport::default();
+        let Some(lease) = Lease::acquire(self)? else {
+            report.busy = true;
+            return Ok(report);
+        };
         for (g, h) in self.reconcile(&mut report)? {
-            if let Err(e) = self.drain(&g, &h, until, &mut report) {
+            if !lease.renew(self)? {
+                report.errors.push("the relay lease was lost to another relay; stopping".into());
+                break;
+            }
+            if let Err(e) = self.drain(&lease, &g, &h, until, &mut report) {
                 report.errors.push(format!("{g}/{h}: {e}"));
             }
         }
+        lease.release(self)?;
         Ok(report)
+    }
+}
+
+/// One relay at a time (cron on several hosts, an HTTP nudge during a cron run), so two
+/// relays do not fire the same peeked batch side by side.
+///
+/// Spin's key-value interface has no compare-and-swap, so the lease is claimed by
+/// writing it, letting concurrent claimants' writes land (`SETTLE`), and reading it back:
+/// the store keeps one last write, and only its writer goes on. A relay that finds a live
+/// lease of another does not write at all. The lease is short and renewed as the relay
+/// works, so a killed relay blocks others for at most `TTL_MS`. Should the lease ever
+/// fail, derived taskIds and message markers still keep tasks single.
+struct Lease {
+    owner: String,
+}
+
+const LEASE_KEY: &str = "relay/lease";
+
+impl Lease {
+    const TTL_MS: i64 = 10_000;
+    const SETTLE: std::time::Duration = std::time::Duration::from_millis(50);
+
+    fn read(relay: &Relay<'_>) -> Result<Option<(String, i64)>, StorageError> {
+        let Some(bytes) = relay.store.kv.get(LEASE_KEY)? else { return Ok(None) };
+        let text = String::from_utf8_lossy(&bytes);
+        Ok(text.split_once(' ').and_then(|(owner, until)| Some((owner.to_string(), until.parse().ok()?))))
+    }
+
+    fn write(&self, relay: &Relay<'_>) -> Result<(), StorageError> {
+        let until = relay.clock.now().timestamp_millis() + Self::TTL_MS;
+        Ok(relay.store.kv.set(LEASE_KEY, format!("{} {until}", self.owner).as_bytes())?)
+    }
+
+    fn acquire(relay: &Relay<'_>) -> Result<Option<Lease>, StorageError> {
+        if let Some((_, until)) = Self::read(relay)? {
+            if until > relay.clock.now().timestamp_millis() {
+                return Ok(None);
+            }
+        }
+        let lease = Lease { owner: crate::ids::nice_slugid() };
+        lease.write(relay)?;
+        relay.mq.http.sleep(Self::SETTLE);
+        Ok(match Self::read(relay)? {
+            Some((owner, _)) if owner == lease.owner => Some(lease),
+            _ => None,
+        })
+    }
+
+    /// Extends the lease; `false` if another relay has taken it (ours had expired).
+    fn renew(&self, relay: &Relay<'_>) -> Result<bool, StorageError> {
+        match Self::read(relay)? {
+            Some((owner, _)) if owner == self.owner => {
+                self.write(relay)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn release(self, relay: &Relay<'_>) -> Result<(), StorageError> {
+        if matches!(Self::read(relay)?, Some((owner, _)) if owner == self.owner) {
+            relay.store.kv.delete(LEASE_KEY)?;
+        }
+        Ok(())
     }
 }
 
@@ -563,11 +669,18 @@ mod tests {
         let again = handle_message(&store, &queue, "g", "h", &msg("m1", br#"{"n": 1}"#), now + chrono::Duration::seconds(5)).unwrap();
         assert_eq!(again, MessageOutcome::AlreadyHandled);
 
-        // A relay that died after the fire was recorded but before its marker: the
-        // redelivery's create of the same taskId is a 409, counted as created.
-        kv.delete(&seen_key("g", "h", "m1")).unwrap();
+        // A relay that died after the fire was recorded but before its marker said done:
+        // the redelivery fires at the pending time, so the Queue sees the same task and
+        // the lastFires entry is overwritten, not doubled.
+        kv.set(&seen_key("g", "h", "m1"), format!("pending:{}", now.timestamp_millis()).as_bytes()).unwrap();
         let redelivered = handle_message(&store, &queue, "g", "h", &msg("m1", br#"{"n": 1}"#), now + chrono::Duration::seconds(9)).unwrap();
         assert_eq!(redelivered, MessageOutcome::Fired(FireOutcome::Created { task_id: task_id.clone() }));
+        let (fires, _) = store.fires(&HookGroupId::new("g").unwrap(), &HookId::new("h").unwrap(), 0, 10).unwrap();
+        assert_eq!(fires.len(), 1, "{fires:?}");
+        // A pending marker too old to reuse: fired anew (the Queue's 409 counts as created).
+        kv.set(&seen_key("g", "h", "m1"), format!("pending:{}", now.timestamp_millis()).as_bytes()).unwrap();
+        let late = handle_message(&store, &queue, "g", "h", &msg("m1", br#"{"n": 1}"#), now + chrono::Duration::minutes(11)).unwrap();
+        assert_eq!(late, MessageOutcome::Fired(FireOutcome::Created { task_id: task_id.clone() }));
 
         assert!(matches!(handle_message(&store, &queue, "g", "h", &msg("m2", br#"{"n": "x"}"#), now).unwrap(), MessageOutcome::Discarded(r) if r.starts_with("triggerSchema")));
         assert!(matches!(handle_message(&store, &queue, "g", "h", &msg("m3", b"not json"), now).unwrap(), MessageOutcome::Discarded(r) if r.contains("not JSON")));

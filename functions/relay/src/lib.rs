@@ -1,5 +1,6 @@
-//! The Pulse relay: Spin's cron trigger calls `handle-cron-event` every minute; the relay
-//! moves messages from RabbitMQ (through its management HTTP API) to hook fires.
+//! The Pulse relay: Spin's cron trigger calls `handle-cron-event` every minute; each run
+//! syncs every hook's queue and bindings on RabbitMQ and drains the queues into fires
+//! (`taskhooks_shared::relay`), talking to RabbitMQ through its management HTTP API.
 
 spin_sdk::wit_bindgen::generate!({
     runtime_path: "::spin_sdk::wit_bindgen::rt",
@@ -7,18 +8,82 @@ spin_sdk::wit_bindgen::generate!({
     path: "../wit",
 });
 
-use taskhooks_spin_adapter::variable;
+use taskhooks_shared::embedded_queue::EmbeddedQueue;
+use taskhooks_shared::fire::{EmbeddedTaskQueue, TaskQueue};
+use taskhooks_shared::notify::report_failure;
+use taskhooks_shared::platform::SystemClock;
+use taskhooks_shared::pulse::RabbitMq;
+use taskhooks_shared::relay::{Relay, DEFAULT_BATCH};
+use taskhooks_shared::remote_queue::RemoteTaskQueue;
+use taskhooks_shared::scopes::{Role, Roles};
+use taskhooks_shared::store::Store;
+use taskhooks_spin_adapter::{service_config, SpinHttp, SpinKeyValue};
 
-struct Relay;
+/// A run stops draining after this long, so one run ends before the next minute's starts
+/// (what is left waits for the next run).
+const BUDGET_SECONDS: i64 = 45;
 
-impl Guest for Relay {
-    fn handle_cron_event(metadata: Metadata) -> Result<(), Error> {
-        match variable("pulse_api_url") {
-            None => println!("relay: pulse_api_url is not set; nothing to relay at {}", metadata.timestamp),
-            Some(_) => return Err(Error::Other("the Pulse relay is not implemented yet".into())),
+fn run(at: u64) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    let config = service_config(env!("CARGO_PKG_VERSION"))?;
+    let Some(pulse) = &config.pulse else {
+        println!("relay: pulse_api_url is not set; nothing to relay at {at}");
+        return Ok(());
+    };
+    let kv = SpinKeyValue::open_default().map_err(|e| e.to_string())?;
+    let store = Store { kv: &kv, key: &config.sealing_key };
+    let roles = Roles::new(store.roles().map_err(|e| e.to_string())?.into_iter().map(|r| Role { role_id: r.role_id, scopes: r.scopes }).collect());
+    let embedded = EmbeddedTaskQueue { queue: EmbeddedQueue { kv: &kv }, roles: &roles };
+    let remote = config.taskcluster.as_ref().map(|credentials| RemoteTaskQueue {
+        http: &SpinHttp,
+        credentials,
+        attempts: RemoteTaskQueue::DEFAULT_ATTEMPTS,
+        first_backoff: RemoteTaskQueue::DEFAULT_BACKOFF,
+    });
+    let queue: &dyn TaskQueue = match &remote {
+        Some(r) => r,
+        None => &embedded,
+    };
+    let mq = RabbitMq { http: &SpinHttp, config: pulse };
+    let relay = Relay { store: &store, mq: &mq, queue, clock: &SystemClock, batch: DEFAULT_BATCH };
+    let report = relay.run(chrono::Duration::seconds(BUDGET_SECONDS)).map_err(|e| format!("relay: {e}"))?;
+    if report.busy {
+        println!("relay: run at {at}: another relay holds the lease; nothing done");
+        return Ok(());
+    }
+    if let Some(channel) = &config.failure_channel {
+        for failure in &report.to_report {
+            if let Err(e) = report_failure(&kv, &SpinHttp, channel, failure) {
+                eprintln!("relay: hook {}/{}: {e}", failure.hook_group_id, failure.hook_id);
+            }
         }
-        Ok(())
+    }
+    for error in &report.errors {
+        eprintln!("relay: {error}");
+    }
+    println!(
+        "relay: run at {at}: queues {} fired {} declined {} failed {} discarded {} duplicates {} bound {} unbound {} deleted {} binding errors {} in {} ms",
+        report.queues,
+        report.fired,
+        report.declined,
+        report.failed,
+        report.discarded,
+        report.duplicates,
+        report.bound,
+        report.unbound,
+        report.deleted,
+        report.binding_errors,
+        started.elapsed().as_millis()
+    );
+    Ok(())
+}
+
+struct RelayComponent;
+
+impl Guest for RelayComponent {
+    fn handle_cron_event(metadata: Metadata) -> Result<(), Error> {
+        run(metadata.timestamp).map_err(Error::Other)
     }
 }
 
-export!(Relay);
+export!(RelayComponent);

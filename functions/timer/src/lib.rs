@@ -1,7 +1,7 @@
 //! The scheduled tick: Spin's cron trigger calls `handle-cron-event` every 15 minutes, and
 //! each call fires every hook that came due since (`taskhooks_shared::scheduler`). The
-//! first tick of each UTC day also prunes lastFires older than a year and repairs the
-//! schedule index.
+//! first tick of each UTC day also prunes lastFires older than a year (and old Pulse
+//! message markers) and repairs the schedule and binding indexes.
 
 spin_sdk::wit_bindgen::generate!({
     runtime_path: "::spin_sdk::wit_bindgen::rt",
@@ -12,6 +12,7 @@ spin_sdk::wit_bindgen::generate!({
 use taskhooks_shared::embedded_queue::EmbeddedQueue;
 use taskhooks_shared::fire::{EmbeddedTaskQueue, TaskQueue};
 use taskhooks_shared::notify::report_failure;
+use taskhooks_shared::relay::{prune_seen, rebuild_binding_index};
 use taskhooks_shared::remote_queue::RemoteTaskQueue;
 use taskhooks_shared::scheduler::{rebuild_index, tick};
 use taskhooks_shared::scopes::{Role, Roles};
@@ -31,8 +32,13 @@ fn daily(store: &Store<'_>, now_s: u64) -> Result<(), String> {
     let cutoff_ms = (now_s.saturating_sub(FIRE_RETENTION_DAYS * DAY_SECONDS) * 1000) as i64;
     let pruned = Store::prune_fires(store.kv, cutoff_ms).map_err(|e| e.to_string())?;
     let indexed = rebuild_index(store).map_err(|e| e.to_string())?;
+    let bindings = rebuild_binding_index(store).map_err(|e| e.to_string())?;
+    let now = chrono::DateTime::from_timestamp(now_s as i64, 0).ok_or("tick time out of range")?;
+    let seen = prune_seen(store.kv, now).map_err(|e| e.to_string())?;
     store.kv.set("timer/last-daily", today.as_bytes()).map_err(|e| e.to_string())?;
-    println!("timer: pruned {pruned} fires older than {FIRE_RETENTION_DAYS} days; re-indexed {indexed} scheduled hooks");
+    println!(
+        "timer: pruned {pruned} fires older than {FIRE_RETENTION_DAYS} days and {seen} Pulse message markers; re-indexed {indexed} scheduled hooks and {bindings} bindings"
+    );
     Ok(())
 }
 

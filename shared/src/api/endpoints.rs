@@ -142,4 +142,6 @@ pub(crate) static ENDPOINTS: &[Endpoint] = &[
     ep!("taskhooks", "GET", "/hooks/<hookGroupId>/<hookId>/next-fires", "x-nextFires", Scopes(r#""hooks:get:<hookGroupId>:<hookId>""#), ["count"], false),
     ep!("taskhooks", "POST", "/schedule-preview", "x-schedulePreview", Public, [], true),
     ep!("taskhooks", "POST", "/tick", "x-tick", Scopes(r#""hooks:tick""#)),
+    ep!("taskhooks", "POST", "/relay", "x-relay", Scopes(r#""hooks:relay""#)),
+    ep!("taskhooks", "GET", "/hooks/<hookGroupId>/<hookId>/pulse", "x-pulseStatus", Scopes(r#""hooks:get:<hookGroupId>:<hookId>""#)),
 ];

@@ -8,6 +8,11 @@
 //!   hook with it.
 //! * `POST /tick` (scope `hooks:tick`): one scheduler tick now, for platforms that can
 //!   only make scheduled HTTP calls.
+//! * `POST /relay` (scope `hooks:relay`): one Pulse relay run now (sync queues, drain
+//!   them), for the same platforms and for tests.
+//! * `GET /hooks/<g>/<h>/pulse`: the hook's queue, each binding's state on the broker
+//!   (an unknown exchange shows as `failed` with RabbitMQ's reason), and the messages
+//!   discarded by its `triggerSchema`.
 
 use super::hooks::{ids, no_such_hook, payload_task_id, Attempt};
 use super::{Call, Service};
@@ -21,6 +26,9 @@ use serde_json::{json, Value};
 
 const DEFAULT_COUNT: usize = 5;
 const MAX_COUNT: usize = 100;
+/// An HTTP-nudged relay run stops draining after this long (what is left waits in the
+/// queues for the next run).
+const RELAY_BUDGET_SECONDS: i64 = 20;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -73,6 +81,12 @@ impl Service<'_> {
                 }
                 Ok(json!({"due": report.due, "fired": report.fired, "declined": report.declined, "failed": report.failed}))
             }
+            "x-relay" => self.relay_now(),
+            "x-pulseStatus" => {
+                let (g, h) = ids(call)?;
+                self.store().hook(&g, &h)?.ok_or_else(no_such_hook)?;
+                Ok(crate::relay::pulse_status(self.kv, g.as_str(), h.as_str())?)
+            }
             "x-schedulePreview" => {
                 let req: SchedulePreviewRequest = serde_json::from_value(call.payload.clone())
                     .map_err(|e| ApiError::new(ErrorCode::InputValidationError, e.to_string()))?;
@@ -85,6 +99,26 @@ impl Service<'_> {
             }
             other => Err(ApiError::new(ErrorCode::InternalServerError, format!("method {other} has no handler"))),
         }
+    }
+
+    fn relay_now(&self) -> Result<Value, ApiError> {
+        let (Some(pulse), Some(http)) = (&self.config.pulse, self.http) else {
+            return Err(ApiError::new(ErrorCode::InputError, "Pulse is not configured: set the `pulse_api_url` variable"));
+        };
+        let mq = crate::pulse::RabbitMq { http, config: pulse };
+        let store = self.store();
+        let report = self.with_queue(|queue| {
+            let relay = crate::relay::Relay { store: &store, mq: &mq, queue, clock: self.clock, batch: crate::relay::DEFAULT_BATCH };
+            relay.run(chrono::Duration::seconds(RELAY_BUDGET_SECONDS)).map_err(|e| ApiError::new(ErrorCode::InternalServerError, e.to_string()))
+        })?;
+        if let Some(channel) = &self.config.failure_channel {
+            for failure in &report.to_report {
+                if let Err(e) = crate::notify::report_failure(self.kv, http, channel, failure) {
+                    eprintln!("relay: hook {}/{}: {e}", failure.hook_group_id, failure.hook_id);
+                }
+            }
+        }
+        Ok(serde_json::to_value(&report).expect("serialises"))
     }
 
     /// `outcome` is one of `task` (would be created), `declined`, `invalid-payload`,

@@ -126,7 +126,11 @@ impl Service<'_> {
             "updateHook" => self.update_hook(call),
             "removeHook" => {
                 let (g, h) = ids(call)?;
+                let old = store.hook(&g, &h)?.map(|hook| hook.definition.bindings).unwrap_or_default();
                 store.delete_hook(&g, &h)?;
+                crate::relay::index_bindings(self.kv, g.as_str(), h.as_str(), &old, &[])?;
+                crate::relay::forget_state(self.kv, g.as_str(), h.as_str())?;
+                self.hook_changed("hook-deleted", &old, None, g.as_str(), h.as_str());
                 Ok(json!({}))
             }
             "getTriggerToken" => {
@@ -157,6 +161,7 @@ impl Service<'_> {
             if existing.definition != definition {
                 return Err(ApiError::new(ErrorCode::RequestConflict, format!("hook `{g}/{h}` already exists.")));
             }
+            self.hook_changed("hook-created", &existing.definition.bindings, Some(&existing), g.as_str(), h.as_str());
             return Ok(to_json(definition));
         }
         let record = HookRecord {
@@ -166,7 +171,9 @@ impl Service<'_> {
             next_scheduled_date: next_scheduled_date(&schedule, self.clock.now()),
         };
         crate::scheduler::index_hook(self.kv, &record)?;
+        crate::relay::index_bindings(self.kv, g.as_str(), h.as_str(), &[], &record.definition.bindings)?;
         store.put_hook(&record)?;
+        self.hook_changed("hook-created", &[], Some(&record), g.as_str(), h.as_str());
         Ok(to_json(definition))
     }
 
@@ -177,12 +184,39 @@ impl Service<'_> {
         let store = self.store();
         let mut hook = store.hook(&g, &h)?.ok_or_else(no_such_hook)?;
         let (definition, schedule) = checked_definition(&g, &h, &call.payload, Some(&hook.definition.bindings))?;
-        hook.definition = definition;
+        let old = std::mem::replace(&mut hook.definition, definition).bindings;
         hook.next_task_id = nice_slugid();
         hook.next_scheduled_date = next_scheduled_date(&schedule, self.clock.now());
         crate::scheduler::index_hook(self.kv, &hook)?;
+        crate::relay::index_bindings(self.kv, g.as_str(), h.as_str(), &old, &hook.definition.bindings)?;
         store.put_hook(&hook)?;
+        self.hook_changed("hook-updated", &old, Some(&hook), g.as_str(), h.as_str());
         Ok(to_json(hook.definition))
+    }
+
+    /// After a hook changed, with Pulse configured: its queue on the broker follows its
+    /// bindings at once (so a message published right after createHook is not missed
+    /// while the relay's next run is still to come), and the hook-changed event goes out
+    /// (SPEC §10). Neither can fail the call: the change is stored, and the relay's
+    /// next run syncs the queue again.
+    fn hook_changed(&self, event: &str, old: &[crate::model::Binding], hook: Option<&HookRecord>, g: &str, h: &str) {
+        let (Some(pulse), Some(http)) = (&self.config.pulse, self.http) else { return };
+        let mq = crate::pulse::RabbitMq { http, config: pulse };
+        let store = self.store();
+        let synced = match hook {
+            Some(hook) if !hook.definition.bindings.is_empty() => {
+                crate::relay::sync_hook(&store, &mq, self.clock.now(), hook, false, &mut Default::default())
+            }
+            _ if !old.is_empty() => crate::relay::forget_hook(&store, &mq, g, h),
+            _ => Ok(()),
+        };
+        if let Err(e) = synced {
+            eprintln!("hook {g}/{h}: syncing its Pulse queue failed, the relay will retry: {e}");
+        }
+        let exchange = format!("exchange/{}/v1/{event}", pulse.namespace);
+        if let Err(e) = mq.publish(&exchange, "_", &json!({"hookGroupId": g, "hookId": h})) {
+            eprintln!("hook {g}/{h}: publishing {event} failed: {e}");
+        }
     }
 
     fn hook_status(&self, call: &Call) -> Result<Value, ApiError> {

@@ -9,6 +9,7 @@
 mod auth_api;
 mod endpoints;
 mod extensions;
+mod github;
 mod hooks;
 pub(crate) use hooks::next_scheduled_date;
 mod queue_api;
@@ -90,6 +91,12 @@ pub struct ServiceConfig {
     pub taskcluster: Option<crate::remote_queue::TaskclusterCredentials>,
     /// Where failed fires of hooks with `emailOnError` are reported.
     pub failure_channel: Option<crate::notify::FailureChannel>,
+    /// RabbitMQ's management API: hook queues are synced on create/update/remove,
+    /// hook-changed events published, and `POST /api/taskhooks/v1/relay` runs the relay.
+    pub pulse: Option<crate::pulse::PulseConfig>,
+    /// The shared secret of GitHub webhooks (`X-Hub-Signature-256`); `None` turns
+    /// `/api/github/v1/github` off.
+    pub github_webhook_secret: Option<String>,
 }
 
 pub const DEFAULT_ROOT_CLIENT_ID: &str = "static/taskhooks/root";
@@ -242,6 +249,9 @@ impl<'a> Service<'a> {
             return ApiResponse { status: 200, headers: common_headers(), body: vec![] };
         }
         let (path, raw_query) = split_query(&req.path);
+        if path == github::PATH {
+            return self.github(req);
+        }
         let Some((endpoint, params)) = match_endpoint(&req.method, path) else {
             let err = ApiError::new(ErrorCode::ResourceNotFound, format!("No such API endpoint: {} {path}", req.method));
             return ApiResponse::json(404, &err.body("", json!({}), json!({}), &time));

@@ -27,6 +27,8 @@ impl World {
                 version: "test".into(),
                 taskcluster: None,
                 failure_channel: None,
+                pulse: None,
+                github_webhook_secret: None,
             },
         }
     }

@@ -1,0 +1,113 @@
+//! `POST /api/github/v1/github`: the webhook URL of a GitHub App or repository (the path
+//! Taskcluster's own GitHub service uses). It authenticates by `X-Hub-Signature-256`
+//! rather than Hawk, so it is answered before the Hawk pipeline.
+
+use super::{parse_query, ApiRequest, ApiResponse, Service};
+use crate::error::{ApiError, ErrorCode};
+use crate::fire::FireOutcome;
+use crate::github::{message, signature_matches};
+use crate::model::FireResult;
+use crate::relay::{handle_message, hooks_bound_to, message_task_id, Inbound, MessageOutcome};
+use crate::render::{iso_time, FiredBy};
+use crate::topic::routing_key_matches;
+use serde_json::{json, Value};
+
+pub(super) const PATH: &str = "/api/github/v1/github";
+
+/// GitHub caps webhook payloads at 25 MB.
+const MAX_GITHUB_BODY: usize = 25 * 1024 * 1024;
+
+impl Service<'_> {
+    pub(super) fn github(&self, req: &ApiRequest) -> ApiResponse {
+        match self.github_delivery(req) {
+            Ok(answer) => ApiResponse::json(200, &answer),
+            Err(err) => {
+                let time = iso_time(self.clock.now());
+                let mut resp = ApiResponse::json(err.code.status(), &err.body("githubWebHookConsumer", json!({}), json!({}), &time));
+                if err.code == ErrorCode::AuthenticationFailed {
+                    resp.headers.push(("www-authenticate".into(), "X-Hub-Signature-256".into()));
+                }
+                resp
+            }
+        }
+    }
+
+    fn github_delivery(&self, req: &ApiRequest) -> Result<Value, ApiError> {
+        if req.method != "POST" {
+            return Err(ApiError::new(ErrorCode::ResourceNotFound, format!("No such API endpoint: {} {PATH}", req.method)));
+        }
+        let Some(secret) = &self.config.github_webhook_secret else {
+            return Err(ApiError::new(ErrorCode::ResourceNotFound, "GitHub webhooks are not enabled here: set the `github_webhook_secret` variable"));
+        };
+        if req.body.len() > MAX_GITHUB_BODY {
+            return Err(ApiError::new(ErrorCode::MalformedPayload, "request body is larger than 25 MB"));
+        }
+        if !signature_matches(secret.as_bytes(), &req.body, req.header("x-hub-signature-256")) {
+            return Err(ApiError::new(ErrorCode::AuthenticationFailed, "X-Hub-Signature-256 is missing or is not the body's HMAC-SHA256 under the webhook secret"));
+        }
+        let event = req.header("x-github-event").ok_or_else(|| ApiError::new(ErrorCode::InputError, "X-GitHub-Event is missing"))?;
+        let delivery = req.header("x-github-delivery").filter(|d| !d.is_empty()).ok_or_else(|| ApiError::new(ErrorCode::InputError, "X-GitHub-Delivery is missing"))?;
+        // GitHub sends JSON, or the same JSON as the `payload` form field.
+        let form = req.header("content-type").is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+        let payload: Value = if form {
+            let fields = parse_query(&String::from_utf8_lossy(&req.body));
+            let json = fields.into_iter().find(|(k, _)| k == "payload").map(|(_, v)| v).unwrap_or_default();
+            serde_json::from_str(&json)
+        } else {
+            serde_json::from_slice(&req.body)
+        }
+        .map_err(|e| ApiError::new(ErrorCode::MalformedPayload, format!("the webhook payload is not JSON: {e}")))?;
+        if event == "ping" {
+            return Ok(json!({"event": "ping", "delivery": delivery, "hookId": payload.get("hook_id")}));
+        }
+        let Some(msg) = message(event, delivery, &payload).map_err(|e| ApiError::new(ErrorCode::InputError, e))? else {
+            return Ok(json!({"event": event, "delivery": delivery, "ignored": "no Taskcluster GitHub exchange carries this event"}));
+        };
+        // A redelivery of the same delivery id fires nothing again.
+        let identity = crate::ids::slugid_from_parts(&[b"github", delivery.as_bytes()]);
+        let body = serde_json::to_vec(&msg.body).expect("serialises");
+        let inbound = Inbound { exchange: &msg.exchange, routing_key: &msg.routing_key, identity: &identity, body: &body };
+        let store = self.store();
+        let mut hooks = Vec::new();
+        for (g, h, patterns) in hooks_bound_to(self.kv, &msg.exchange)? {
+            if !patterns.iter().any(|p| routing_key_matches(p, &msg.routing_key)) {
+                continue;
+            }
+            let now = self.clock.now();
+            let outcome = self.with_queue(|queue| Ok(handle_message(&store, queue, &g, &h, &inbound, now)?))?;
+            let task_id = message_task_id(&g, &h, &identity);
+            let answer = match &outcome {
+                MessageOutcome::Fired(FireOutcome::Created { task_id }) => json!({"outcome": "created", "taskId": task_id}),
+                MessageOutcome::Fired(FireOutcome::Declined) => json!({"outcome": "declined"}),
+                MessageOutcome::Fired(failure) => {
+                    self.report_fire_failure(&g, &h, failure, &task_id, now)?;
+                    json!({"outcome": "error", "taskId": task_id, "result": FireResult::Error})
+                }
+                MessageOutcome::AlreadyHandled => json!({"outcome": "duplicate", "taskId": task_id}),
+                MessageOutcome::Discarded(reason) => json!({"outcome": "discarded", "reason": reason}),
+                MessageOutcome::NoHook => continue,
+            };
+            let mut answer = answer;
+            answer["hookGroupId"] = json!(g);
+            answer["hookId"] = json!(h);
+            hooks.push(answer);
+        }
+        Ok(json!({"event": event, "delivery": delivery, "exchange": msg.exchange, "routingKey": msg.routing_key, "hooks": hooks}))
+    }
+
+    fn report_fire_failure(&self, g: &str, h: &str, failure: &FireOutcome, task_id: &str, now: chrono::DateTime<chrono::Utc>) -> Result<(), ApiError> {
+        let (Some(channel), Some(http)) = (&self.config.failure_channel, self.http) else { return Ok(()) };
+        let (Ok(gid), Ok(hid)) = (crate::ids::HookGroupId::new(g), crate::ids::HookId::new(h)) else { return Ok(()) };
+        let Some(hook) = self.store().hook(&gid, &hid)?.filter(|hook| hook.definition.metadata.email_on_error) else { return Ok(()) };
+        let error = match failure {
+            FireOutcome::RenderFailed(e) => e.clone(),
+            FireOutcome::QueueFailed(e) => e.to_string(),
+            _ => return Ok(()),
+        };
+        let report = crate::notify::FailureReport::new(&hook, FiredBy::PulseMessage, task_id, now, &error);
+        if let Err(e) = crate::notify::report_failure(self.kv, http, channel, &report) {
+            eprintln!("hook {g}/{h}: {e}");
+        }
+        Ok(())
+    }
+}
