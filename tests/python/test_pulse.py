@@ -371,3 +371,23 @@ def test_github_deliveries_fire_the_hooks_bound_to_their_exchange(hooks, host, o
 
     status, answer = github_post(host, "issues", {"action": "opened", "repository": REPOSITORY})
     assert status == 200 and "ignored" in answer
+
+
+def test_readme_pulse_and_github_examples_run_as_written(host, rabbit, options):
+    from test_readme import block_after
+    env = dict(os.environ, TASKCLUSTER_ROOT_URL=host.root_url, TASKCLUSTER_CLIENT_ID=ROOT_CLIENT_ID,
+               TASKCLUSTER_ACCESS_TOKEN=ROOT_ACCESS_TOKEN, RABBITMQ_API=rabbit.url, GITHUB_WEBHOOK_SECRET=GITHUB_SECRET)
+    python = subprocess.run(["python3", "-c", block_after("### Pulse and GitHub", "python")], env=env, capture_output=True, text=True)
+    assert python.returncode == 0, python.stderr
+    relay_until_done(host, rabbit)
+    hooks = taskcluster.Hooks(options)
+    fires = hooks.listLastFires("vcs", "on-push")["lastFires"]
+    assert [(f["firedBy"], f["result"]) for f in fires] == [("pulseMessage", "success")], fires
+    queue = taskcluster.Queue(options)
+    assert queue.task(fires[0]["taskId"])["payload"]["revision"] == "abc123"
+
+    curl = subprocess.run(["bash", "-euo", "pipefail", "-c", block_after("**GitHub.**", "sh")], env=env, capture_output=True, text=True)
+    assert curl.returncode == 0, curl.stderr
+    answer = json.loads(curl.stdout)
+    assert [(h["hookId"], h["outcome"]) for h in answer["hooks"]] == [("on-push", "created")], answer
+    assert queue.task(answer["hooks"][0]["taskId"])["payload"]["revision"] == "abc123"
