@@ -79,9 +79,10 @@ def main():
         if not m:
             sys.exit(out)
         fired, ms = int(m.group(1)), int(m.group(6))
-        left = sum(q["messages"] for q in rabbit.api.queues().values() if q["name"].startswith("queue/taskcluster-hooks/"))
+        queues = [q for q in rabbit.api.queues() if q.startswith("queue/taskcluster-hooks/")]
+        left = sum(len(rabbit.api.peek(q, 100)) for q in queues)
         print(f"| {args.messages} messages, {args.hooks} hook(s) | fired {fired} | relay {ms} ms = {fired / (ms / 1000):.0f} msg/s "
-              f"| command {wall:.2f} s = {fired / wall:.0f} msg/s | left in queues (sampled) {left} |")
+              f"| command {wall:.2f} s = {fired / wall:.0f} msg/s | left in the queues {left} |")
     finally:
         rabbit.stop()
 
