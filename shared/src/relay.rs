@@ -231,6 +231,25 @@ fn seen_key(g: &str, h: &str, identity: &str) -> String {
     format!("pulse/seen/{g}/{}/{identity}", key_part(h))
 }
 
+/// The identity a GitHub delivery has, whichever way it arrives.
+pub fn github_identity(delivery: &str) -> String {
+    slugid_from_parts(&[b"github", delivery.as_bytes()])
+}
+
+/// A message's identity for the relay: a message of Taskcluster's GitHub service carries
+/// the delivery id as `eventId`, and is then the same message as that delivery posted to
+/// `/api/github/v1/github`, so a deployment receiving both fires the hook once.
+fn relay_identity(message: &Message) -> String {
+    if message.exchange.starts_with(crate::github::EXCHANGE_PREFIX) {
+        if let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&message.payload) {
+            if let Some(Value::String(delivery)) = body.get("eventId") {
+                return github_identity(delivery);
+            }
+        }
+    }
+    message.identity()
+}
+
 /// The taskId a message fires hook `g/h` with: the same message, the same task.
 pub fn message_task_id(g: &str, h: &str, identity: &str) -> String {
     slugid_from_parts(&[b"pulseMessage", g.as_bytes(), h.as_bytes(), identity.as_bytes()])
@@ -471,7 +490,7 @@ impl Relay<'_> {
     }
 
     fn handle(&self, g: &str, h: &str, message: &Message, report: &mut RelayReport) -> Result<(), StorageError> {
-        let identity = message.identity();
+        let identity = relay_identity(message);
         let inbound = Inbound { exchange: &message.exchange, routing_key: &message.routing_key, identity: &identity, body: &message.payload };
         let now = self.clock.now();
         let outcome = handle_message(self.store, self.queue, g, h, &inbound, now)?;
@@ -494,10 +513,10 @@ impl Relay<'_> {
             let mut handled = HashSet::new();
             for message in &batch {
                 self.handle(g, h, message, report)?;
-                handled.insert(message.identity());
+                handled.insert(relay_identity(message));
             }
             for message in self.mq.take(&queue, batch.len())? {
-                if !handled.contains(&message.identity()) {
+                if !handled.contains(&relay_identity(&message)) {
                     report.out_of_order += 1;
                     self.handle(g, h, &message, report)?;
                 }
@@ -627,6 +646,20 @@ mod tests {
             next_task_id: "fN1SmgV0T8WXX3LhKs2Gyw".into(),
             next_scheduled_date: crate::model::FAR_FUTURE.into(),
         }
+    }
+
+    #[test]
+    fn a_taskcluster_github_message_is_the_same_message_as_its_webhook_delivery() {
+        let via_pulse = Message {
+            exchange: "exchange/taskcluster-github/v1/push".into(),
+            routing_key: "primary.o.r".into(),
+            payload: br#"{"eventId": "d-1", "body": {}}"#.to_vec(),
+            properties: json!({}),
+            redelivered: false,
+        };
+        assert_eq!(relay_identity(&via_pulse), github_identity("d-1"));
+        let other = Message { exchange: "exchange/other/v1/push".into(), ..via_pulse.clone() };
+        assert_eq!(relay_identity(&other), other.identity());
     }
 
     #[test]

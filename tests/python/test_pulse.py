@@ -319,7 +319,7 @@ def push_event(ref="refs/heads/main"):
             "pusher": {"name": "dev"}, "sender": {"login": "dev"}, "installation": {"id": 42}}
 
 
-def test_github_deliveries_fire_the_hooks_bound_to_their_exchange(hooks, host, options):
+def test_github_deliveries_fire_the_hooks_bound_to_their_exchange(hooks, taskhooks, rabbit, host, options):
     gh = "exchange/taskcluster-github/v1/"
     hooks.createHook("pulse", "on-push", hook_body([{"exchange": gh + "push", "routingKeyPattern": "primary.My-Org.my%repo"}]))
     hooks.createHook("pulse", "on-pr", hook_body([{"exchange": gh + "pull-request", "routingKeyPattern": "primary.My-Org.*.opened"}]))
@@ -343,6 +343,16 @@ def test_github_deliveries_fire_the_hooks_bound_to_their_exchange(hooks, host, o
     status, again = github_post(host, "push", push_event(), delivery=delivery)
     assert status == 200 and again["hooks"][0]["outcome"] == "duplicate"
     assert again["hooks"][0]["taskId"] == answer["hooks"][0]["taskId"]
+    assert len(all_fires(hooks, "pulse", "on-push")) == 1
+
+    # The same push as Taskcluster's GitHub service publishes it on Pulse (`eventId` is the
+    # delivery): a deployment receiving both fires the hook once.
+    rabbit.api.declare_exchange("exchange/taskcluster-github/v1/push")
+    taskhooks.relay()  # binds the queue to the exchange that now exists
+    assert rabbit.api.publish("exchange/taskcluster-github/v1/push", "primary.My-Org.my%repo",
+                              {"version": 1, "organization": "My-Org", "repository": "my%repo", "eventId": delivery, "body": {}})
+    report = taskhooks.relay()
+    assert (report["fired"], report["duplicates"]) == (0, 1), report
     assert len(all_fires(hooks, "pulse", "on-push")) == 1
 
     # A wrong signature: 401 in Taskcluster's error format, nothing fired.

@@ -6,7 +6,6 @@ use super::{parse_query, ApiRequest, ApiResponse, Service};
 use crate::error::{ApiError, ErrorCode};
 use crate::fire::FireOutcome;
 use crate::github::{message, signature_matches};
-use crate::model::FireResult;
 use crate::relay::{handle_message, hooks_bound_to, message_task_id, Inbound, MessageOutcome};
 use crate::render::{iso_time, FiredBy};
 use crate::topic::routing_key_matches;
@@ -64,7 +63,7 @@ impl Service<'_> {
             return Ok(json!({"event": event, "delivery": delivery, "ignored": "no Taskcluster GitHub exchange carries this event"}));
         };
         // A redelivery of the same delivery id fires nothing again.
-        let identity = crate::ids::slugid_from_parts(&[b"github", delivery.as_bytes()]);
+        let identity = crate::relay::github_identity(delivery);
         let body = serde_json::to_vec(&msg.body).expect("serialises");
         let inbound = Inbound { exchange: &msg.exchange, routing_key: &msg.routing_key, identity: &identity, body: &body };
         let store = self.store();
@@ -80,8 +79,8 @@ impl Service<'_> {
                 MessageOutcome::Fired(FireOutcome::Created { task_id }) => json!({"outcome": "created", "taskId": task_id}),
                 MessageOutcome::Fired(FireOutcome::Declined) => json!({"outcome": "declined"}),
                 MessageOutcome::Fired(failure) => {
-                    self.report_fire_failure(&g, &h, failure, &task_id, now)?;
-                    json!({"outcome": "error", "taskId": task_id, "result": FireResult::Error})
+                    let error = self.report_fire_failure(&g, &h, failure, &task_id, now)?;
+                    json!({"outcome": "error", "taskId": task_id, "error": error})
                 }
                 MessageOutcome::AlreadyHandled => json!({"outcome": "duplicate", "taskId": task_id}),
                 MessageOutcome::Discarded(reason) => json!({"outcome": "discarded", "reason": reason}),
@@ -95,19 +94,21 @@ impl Service<'_> {
         Ok(json!({"event": event, "delivery": delivery, "exchange": msg.exchange, "routingKey": msg.routing_key, "hooks": hooks}))
     }
 
-    fn report_fire_failure(&self, g: &str, h: &str, failure: &FireOutcome, task_id: &str, now: chrono::DateTime<chrono::Utc>) -> Result<(), ApiError> {
-        let (Some(channel), Some(http)) = (&self.config.failure_channel, self.http) else { return Ok(()) };
-        let (Ok(gid), Ok(hid)) = (crate::ids::HookGroupId::new(g), crate::ids::HookId::new(h)) else { return Ok(()) };
-        let Some(hook) = self.store().hook(&gid, &hid)?.filter(|hook| hook.definition.metadata.email_on_error) else { return Ok(()) };
+    /// Reports a failed fire to the hook's owner (when it asks for that); returns the
+    /// failure's text for the answer (the same as in lastFires).
+    fn report_fire_failure(&self, g: &str, h: &str, failure: &FireOutcome, task_id: &str, now: chrono::DateTime<chrono::Utc>) -> Result<String, ApiError> {
         let error = match failure {
             FireOutcome::RenderFailed(e) => e.clone(),
             FireOutcome::QueueFailed(e) => e.to_string(),
-            _ => return Ok(()),
+            _ => String::new(),
         };
+        let (Some(channel), Some(http)) = (&self.config.failure_channel, self.http) else { return Ok(error) };
+        let (Ok(gid), Ok(hid)) = (crate::ids::HookGroupId::new(g), crate::ids::HookId::new(h)) else { return Ok(error) };
+        let Some(hook) = self.store().hook(&gid, &hid)?.filter(|hook| hook.definition.metadata.email_on_error) else { return Ok(error) };
         let report = crate::notify::FailureReport::new(&hook, FiredBy::PulseMessage, task_id, now, &error);
         if let Err(e) = crate::notify::report_failure(self.kv, http, channel, &report) {
             eprintln!("hook {g}/{h}: {e}");
         }
-        Ok(())
+        Ok(error)
     }
 }

@@ -461,3 +461,48 @@ fn errors_use_the_taskcluster_format() {
     assert_eq!(w.anon("GET", "/api/hooks/v1/nowhere", Value::Null).status, 404);
     assert_eq!(w.anon("GET", "/api/hooks/v1/__heartbeat__", Value::Null).body_json(), json!({}));
 }
+
+#[test]
+fn github_deliveries_need_the_secret_and_a_matching_signature_and_fire_bound_hooks() {
+    use hmac::Mac;
+    let mut w = World::new();
+    let push = json!({"ref": "refs/heads/main", "after": "abc", "repository": {"name": "r", "owner": {"login": "o"}}});
+    let delivery = |w: &World, secret: &str, event: &str, id: &str| {
+        let mut req = unsigned("POST", "/api/github/v1/github", push.clone());
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(&req.body);
+        let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        req.headers.push(("x-hub-signature-256".into(), format!("sha256={hex}")));
+        req.headers.push(("x-github-event".into(), event.into()));
+        req.headers.push(("x-github-delivery".into(), id.into()));
+        w.svc().handle(&req)
+    };
+    let off = delivery(&w, "s", "push", "d1");
+    assert_eq!(off.status, 404, "off until a secret is configured");
+    assert!(off.body_json()["message"].as_str().unwrap().contains("github_webhook_secret"));
+
+    w.config.github_webhook_secret = Some("s".into());
+    let forged = delivery(&w, "not-s", "push", "d1");
+    assert_eq!(forged.status, 401);
+    assert_eq!(forged.body_json()["code"], "AuthenticationFailed");
+    assert!(forged.body_json()["requestInfo"].is_object());
+    assert_eq!(delivery(&w, "s", "ping", "d0").status, 200);
+
+    w.root("PUT", "/api/auth/v1/roles/hook-id:g%2F*", json!({"description": "d", "scopes": ["queue:*"]}));
+    let mut body = hook_body();
+    body["bindings"] = json!([{"exchange": "exchange/taskcluster-github/v1/push", "routingKeyPattern": "primary.o.*"}]);
+    body["triggerSchema"] = json!({"type": "object"});
+    body["task"]["payload"] = json!({"branch": "${payload.branch}", "missing": "${payload.v}"});
+    assert_eq!(w.root("PUT", "/api/hooks/v1/hooks/g/h", body.clone()).status, 200);
+    let failed = delivery(&w, "s", "push", "d0").body_json();
+    assert_eq!(failed["hooks"][0]["outcome"], "error");
+    assert!(failed["hooks"][0]["error"].as_str().unwrap().contains("template.payload.missing"), "{failed}");
+    body["task"]["payload"] = json!({"branch": "${payload.branch}"});
+    assert_eq!(w.root("POST", "/api/hooks/v1/hooks/g/h", body).status, 200);
+    let fired = delivery(&w, "s", "push", "d1").body_json();
+    assert_eq!(fired["hooks"][0]["outcome"], "created", "{fired}");
+    assert_eq!(delivery(&w, "s", "push", "d1").body_json()["hooks"][0]["outcome"], "duplicate");
+    // Removing the hook unbinds it: the next delivery fires nothing.
+    assert_eq!(w.root("DELETE", "/api/hooks/v1/hooks/g/h", Value::Null).status, 200);
+    assert_eq!(delivery(&w, "s", "push", "d2").body_json()["hooks"], json!([]));
+}
