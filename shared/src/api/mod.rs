@@ -13,6 +13,7 @@ mod github;
 mod hooks;
 pub(crate) use hooks::next_scheduled_date;
 mod queue_api;
+mod ui;
 
 use crate::auth::{authenticate, signed_host_and_port, AuthFailed, Caller, Client, SignedRequest};
 use crate::error::{ApiError, ErrorCode};
@@ -251,6 +252,9 @@ impl<'a> Service<'a> {
         let (path, raw_query) = split_query(&req.path);
         if path == github::PATH {
             return self.github(req);
+        }
+        if let Some(file) = ui::asset(&req.method, path) {
+            return file;
         }
         let Some((endpoint, params)) = match_endpoint(&req.method, path) else {
             let err = ApiError::new(ErrorCode::ResourceNotFound, format!("No such API endpoint: {} {path}", req.method));

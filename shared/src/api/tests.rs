@@ -506,3 +506,17 @@ fn github_deliveries_need_the_secret_and_a_matching_signature_and_fire_bound_hoo
     assert_eq!(w.root("DELETE", "/api/hooks/v1/hooks/g/h", Value::Null).status, 200);
     assert_eq!(delivery(&w, "s", "push", "d2").body_json()["hooks"], json!([]));
 }
+
+#[test]
+fn the_ui_is_served_at_the_root_with_a_same_origin_policy() {
+    let w = World::new();
+    let page = w.anon("GET", "/", Value::Null);
+    assert_eq!(page.status, 200);
+    assert!(String::from_utf8_lossy(&page.body).contains("/ui/app.js"));
+    let csp = page.headers.iter().find(|(k, _)| k == "content-security-policy").map(|(_, v)| v.as_str()).unwrap();
+    assert!(csp.contains("connect-src 'self'") && csp.contains("script-src 'self'"), "{csp}");
+    let script = w.anon("GET", "/ui/app.js", Value::Null);
+    assert_eq!(script.headers.iter().find(|(k, _)| k == "content-type").unwrap().1, "text/javascript; charset=utf-8");
+    assert_eq!(w.anon("GET", "/ui/missing.js", Value::Null).status, 404);
+    assert_eq!(w.anon("POST", "/", Value::Null).status, 404);
+}

@@ -1,0 +1,516 @@
+// The taskhooks UI: a client of the public API like any other, signing its calls with
+// Hawk from credentials kept in this tab's session storage.
+
+import { authorization } from "./hawk.js";
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const main = $("#main");
+const STORAGE_KEY = "taskhooks.credentials";
+
+// --- credentials -------------------------------------------------------------------------
+
+function credentials() {
+  try {
+    return JSON.parse(sessionStorage.getItem(STORAGE_KEY));
+  } catch {
+    return null;
+  }
+}
+
+function showIdentity() {
+  const creds = credentials();
+  $("#signin").hidden = !!creds;
+  $("#who").hidden = !creds;
+  $("#who-id").textContent = creds ? creds.clientId : "";
+}
+
+$("#signin").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const clientId = $("#client-id").value.trim();
+  const accessToken = $("#access-token").value.trim();
+  sessionStorage.setItem(STORAGE_KEY, JSON.stringify({ clientId, accessToken }));
+  $("#access-token").value = "";
+  showIdentity();
+  route();
+});
+
+$("#signout").addEventListener("click", () => {
+  sessionStorage.removeItem(STORAGE_KEY);
+  showIdentity();
+  route();
+});
+
+// --- the API -------------------------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super(body && body.message ? body.message : `HTTP ${status}`);
+    this.status = status;
+    this.body = body || {};
+  }
+}
+
+async function api(method, path, body) {
+  const url = `/api/${path}`;
+  const headers = {};
+  const text = body === undefined ? undefined : JSON.stringify(body);
+  if (text !== undefined) headers["content-type"] = "application/json";
+  const creds = credentials();
+  if (creds) headers.authorization = await authorization(creds, method, url, text);
+  let response;
+  try {
+    response = await fetch(url, { method, headers, body: text });
+  } catch (e) {
+    throw new ApiError(0, { code: "NetworkError", message: `The service did not answer: ${e.message}` });
+  }
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw new ApiError(response.status, data);
+  return data;
+}
+
+const enc = encodeURIComponent;
+const hooksApi = {
+  groups: () => api("GET", "hooks/v1/hooks"),
+  hooks: (g) => api("GET", `hooks/v1/hooks/${enc(g)}`),
+  hook: (g, h) => api("GET", `hooks/v1/hooks/${enc(g)}/${enc(h)}`),
+  status: (g, h) => api("GET", `hooks/v1/hooks/${enc(g)}/${enc(h)}/status`),
+  fires: (g, h) => api("GET", `hooks/v1/hooks/${enc(g)}/${enc(h)}/last-fires?limit=20`),
+  create: (g, h, def) => api("PUT", `hooks/v1/hooks/${enc(g)}/${enc(h)}`, def),
+  update: (g, h, def) => api("POST", `hooks/v1/hooks/${enc(g)}/${enc(h)}`, def),
+  remove: (g, h) => api("DELETE", `hooks/v1/hooks/${enc(g)}/${enc(h)}`),
+  trigger: (g, h, payload) => api("POST", `hooks/v1/hooks/${enc(g)}/${enc(h)}/trigger`, payload),
+  token: (g, h) => api("GET", `hooks/v1/hooks/${enc(g)}/${enc(h)}/token`),
+  resetToken: (g, h) => api("POST", `hooks/v1/hooks/${enc(g)}/${enc(h)}/token`),
+  nextFires: (g, h) => api("GET", `taskhooks/v1/hooks/${enc(g)}/${enc(h)}/next-fires?count=5`),
+  dryRun: (g, h, payload) => api("POST", `taskhooks/v1/hooks/${enc(g)}/${enc(h)}/dry-run`, { payload }),
+  schedulePreview: (schedule) => api("POST", "taskhooks/v1/schedule-preview", { schedule, count: 3 }),
+};
+
+// --- rendering helpers ---------------------------------------------------------------------------
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (k === "text") node.textContent = v;
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const child of children.flat()) {
+    if (child !== undefined && child !== null) node.append(child);
+  }
+  return node;
+}
+
+const hookHref = (g, h, page = "") => `#/hooks/${enc(g)}/${enc(h)}${page}`;
+
+// An API error as the API states it: its code, its message, its status.
+function errorBox(error) {
+  if (!(error instanceof ApiError)) return el("div", { class: "error-box", role: "alert", text: String(error) });
+  const code = error.body.code || `HTTP ${error.status}`;
+  return el("div", { class: "error-box", role: "alert" },
+    el("strong", { text: `${code} (${error.status})` }),
+    el("pre", { text: error.body.message || "" }));
+}
+
+// A panel that shows "Loading…" until `load` settles, then its content or the error.
+function panel(title, load, render) {
+  const body = el("div", { class: "loading", "aria-busy": "true", text: "Loading…" });
+  const section = el("section", { class: "card" }, el("h2", { text: title }), body);
+  load().then(
+    (data) => body.replaceWith(render(data)),
+    (error) => body.replaceWith(errorBox(error)),
+  );
+  return section;
+}
+
+// Disables `button` and shows `busyText` while `work` runs.
+async function busy(button, busyText, work) {
+  const label = button.textContent;
+  button.disabled = true;
+  button.textContent = busyText;
+  try {
+    return await work();
+  } finally {
+    button.disabled = false;
+    button.textContent = label;
+  }
+}
+
+function confirmDialog(text, okLabel = "Confirm") {
+  const dialog = $("#confirm");
+  $("#confirm-text").textContent = text;
+  $("#confirm-ok").textContent = okLabel;
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+    dialog.returnValue = "cancel";
+    dialog.showModal();
+    $("#confirm-cancel").focus();
+  });
+}
+
+function show(...nodes) {
+  main.replaceChildren(...nodes);
+  main.focus({ preventScroll: true });
+}
+
+// --- explorer --------------------------------------------------------------------------------------
+
+let explorerGroups = null;
+
+async function renderExplorer(current) {
+  const nav = $("#explorer");
+  try {
+    if (!explorerGroups) explorerGroups = (await hooksApi.groups()).groups;
+  } catch (error) {
+    nav.replaceChildren(el("p", { class: "muted", text: `Hook groups unavailable: ${error.message}` }));
+    return;
+  }
+  const list = el("ul");
+  for (const g of explorerGroups) {
+    const item = el("li", {}, el("a", { href: `#/hooks/${enc(g)}`, "aria-current": current.group === g && !current.hook ? "page" : null, text: g }));
+    if (current.group === g) {
+      try {
+        const hooks = (await hooksApi.hooks(g)).hooks;
+        item.append(el("ul", {}, hooks.map((hook) => el("li", {}, el("a", {
+          href: hookHref(g, hook.hookId), "aria-current": current.hook === hook.hookId ? "page" : null, text: hook.hookId,
+        })))));
+      } catch {
+        // The group's page shows the error.
+      }
+    }
+    list.append(item);
+  }
+  nav.replaceChildren(el("p", {}, el("a", { class: "button", href: "#/new", text: "New hook" })),
+    explorerGroups.length ? list : el("p", { class: "muted", text: "No hooks yet." }));
+}
+
+function refreshExplorer() {
+  explorerGroups = null;
+}
+
+// --- pages ---------------------------------------------------------------------------------------------
+
+function groupsPage() {
+  show(el("h1", { text: "Hook groups" }), panel("Groups", hooksApi.groups, ({ groups }) =>
+    groups.length
+      ? el("ul", {}, groups.map((g) => el("li", {}, el("a", { href: `#/hooks/${enc(g)}`, text: g }))))
+      : el("p", { class: "muted", text: "No hooks yet. Create one with “New hook”." })));
+}
+
+function groupPage(g) {
+  show(el("h1", { text: `Hooks in ${g}` }), panel("Hooks", () => hooksApi.hooks(g), ({ hooks }) =>
+    el("table", {},
+      el("thead", {}, el("tr", {}, el("th", { text: "Hook" }), el("th", { text: "Name" }), el("th", { text: "Schedule" }))),
+      el("tbody", {}, hooks.map((hook) => el("tr", {},
+        el("td", {}, el("a", { href: hookHref(g, hook.hookId), text: hook.hookId })),
+        el("td", { text: hook.metadata.name }),
+        el("td", { text: (hook.schedule || []).join(", ") || "—" })))))));
+}
+
+function firesTable({ lastFires }) {
+  if (!lastFires.length) return el("p", { class: "muted", text: "Not fired yet." });
+  return el("table", {},
+    el("thead", {}, el("tr", {}, ["Time", "Fired by", "Task", "Result"].map((t) => el("th", { text: t })))),
+    el("tbody", {}, lastFires.map((f) => el("tr", {},
+      el("td", { text: f.taskCreateTime }),
+      el("td", { text: f.firedBy }),
+      el("td", {}, el("a", { href: `/api/queue/v1/task/${enc(f.taskId)}`, text: f.taskId })),
+      el("td", {}, f.result === "success"
+        ? el("span", { class: "ok", text: "success" })
+        : el("details", {}, el("summary", { text: "error" }), el("pre", { text: f.error })))))));
+}
+
+function hookPage(g, h) {
+  const actions = el("div", { class: "actions" },
+    el("a", { class: "button", href: hookHref(g, h, "/trigger"), text: "Trigger" }),
+    el("a", { class: "button secondary", href: hookHref(g, h, "/edit"), text: "Edit" }),
+    el("button", { type: "button", class: "secondary", id: "reveal-token", onclick: (e) => revealToken(g, h, e.target, false) }, "Show trigger token"),
+    el("button", { type: "button", class: "secondary", id: "reset-token", onclick: (e) => revealToken(g, h, e.target, true) }, "Reset trigger token"),
+    el("button", { type: "button", class: "danger", id: "remove", onclick: (e) => removeHook(g, h, e.target) }, "Remove"));
+  show(
+    el("h1", { text: `${g}/${h}` }),
+    actions,
+    el("div", { id: "token-box" }),
+    el("div", { class: "grid2" },
+      panel("Status", () => hooksApi.status(g, h), (status) => el("dl", {},
+        el("dt", { text: "Last fire" }),
+        el("dd", { text: status.lastFire.result === "no-fire" ? "never" : `${status.lastFire.result} at ${status.lastFire.time}` }),
+        el("dt", { text: "Next scheduled" }),
+        el("dd", { text: status.nextScheduledDate || "not scheduled" }))),
+      panel("Next fires", () => hooksApi.nextFires(g, h), ({ nextFires }) =>
+        nextFires.length ? el("ul", {}, nextFires.map((t) => el("li", { text: t }))) : el("p", { class: "muted", text: "No schedule." }))),
+    panel("Last fires", () => hooksApi.fires(g, h), firesTable),
+    panel("Definition", () => hooksApi.hook(g, h), (def) => el("pre", { id: "definition", text: JSON.stringify(def, null, 2) })),
+  );
+}
+
+async function revealToken(g, h, button, reset) {
+  const question = reset
+    ? "Reset the trigger token? Every URL holding the old token stops working."
+    : "Show the trigger token? Anyone who sees it can fire this hook.";
+  if (!(await confirmDialog(question, reset ? "Reset token" : "Show token"))) return;
+  const box = $("#token-box");
+  try {
+    const { token } = await busy(button, reset ? "Resetting…" : "Loading…", () => (reset ? hooksApi.resetToken(g, h) : hooksApi.token(g, h)));
+    const url = `${location.origin}/api/hooks/v1/hooks/${enc(g)}/${enc(h)}/trigger/${enc(token)}`;
+    box.replaceChildren(el("section", { class: "card" }, el("h2", { text: "Trigger URL" }),
+      el("p", { class: "muted", text: "POST a JSON payload to this URL to fire the hook without credentials." }),
+      el("pre", { id: "token-url", text: url })));
+  } catch (error) {
+    box.replaceChildren(errorBox(error));
+  }
+}
+
+async function removeHook(g, h, button) {
+  if (!(await confirmDialog(`Remove ${g}/${h} and its fire history?`, "Remove"))) return;
+  try {
+    await busy(button, "Removing…", () => hooksApi.remove(g, h));
+    refreshExplorer();
+    location.hash = `#/hooks/${enc(g)}`;
+  } catch (error) {
+    main.prepend(errorBox(error));
+  }
+}
+
+// --- the hook editor ----------------------------------------------------------------------------
+
+const TEMPLATE = {
+  metadata: { name: "", description: "", owner: "", emailOnError: true },
+  schedule: [],
+  task: {
+    taskQueueId: "proj/ci",
+    payload: {},
+    metadata: { name: "", description: "", owner: "", source: "https://example.com" },
+  },
+  bindings: [],
+  triggerSchema: { type: "object", additionalProperties: false },
+};
+
+// The JSON's parse error with its line and column, or null. Browsers word the error
+// differently; the position is taken from the message, or is the end for a truncated text.
+function parseError(text) {
+  try {
+    JSON.parse(text);
+    return null;
+  } catch (e) {
+    const at = /position (\d+)/.exec(e.message);
+    const offset = at ? Number(at[1]) : /end of (JSON|data)/i.test(e.message) ? text.length : null;
+    if (offset === null) return e.message;
+    const before = text.slice(0, offset).split("\n");
+    const detail = e.message.replace(/\s*\(line \d+ column \d+\)/, "");
+    return `Line ${before.length}, column ${before[before.length - 1].length + 1}: ${detail}`;
+  }
+}
+
+const str = (v) => typeof v === "string";
+const EMAIL = /^[^@\s]+@[^@\s]+$/;
+
+// Checks a hook definition against the create-hook-request schema (Hooks v1), the way
+// the service will, so mistakes show before sending. Returns `path: problem` strings.
+export function hookProblems(def, g, h) {
+  const problems = [];
+  const need = (cond, path, message) => { if (!cond) problems.push(`${path}: ${message}`); };
+  if (typeof def !== "object" || def === null || Array.isArray(def)) return ["the definition must be a JSON object"];
+  const allowed = ["hookGroupId", "hookId", "metadata", "task", "schedule", "bindings", "triggerSchema"];
+  for (const key of Object.keys(def)) need(allowed.includes(key), key, "is not a hook property");
+  if ("hookGroupId" in def) need(def.hookGroupId === g, "hookGroupId", `must be "${g}", the group in the URL`);
+  if ("hookId" in def) need(def.hookId === h, "hookId", `must be "${h}", the id in the URL`);
+  const m = def.metadata;
+  need(typeof m === "object" && m !== null && !Array.isArray(m), "metadata", "is required, an object");
+  if (m && typeof m === "object") {
+    for (const key of ["name", "description", "owner"]) need(str(m[key]), `metadata.${key}`, "is required, a string");
+    need(!str(m.name) || m.name.length >= 1, "metadata.name", "must not be empty");
+    need(!str(m.owner) || EMAIL.test(m.owner), "metadata.owner", "must be an e-mail address");
+    need(!("emailOnError" in m) || typeof m.emailOnError === "boolean", "metadata.emailOnError", "must be true or false");
+    for (const key of Object.keys(m)) need(["name", "description", "owner", "emailOnError"].includes(key), `metadata.${key}`, "is not a metadata property");
+  }
+  need(typeof def.task === "object" && def.task !== null && !Array.isArray(def.task), "task", "is required, an object (a JSON-e template)");
+  if ("schedule" in def) {
+    need(Array.isArray(def.schedule), "schedule", "must be a list of cron expressions");
+    (Array.isArray(def.schedule) ? def.schedule : []).forEach((s, i) => need(str(s), `schedule[${i}]`, "must be a string"));
+  }
+  if ("bindings" in def) {
+    need(Array.isArray(def.bindings), "bindings", "must be a list");
+    (Array.isArray(def.bindings) ? def.bindings : []).forEach((b, i) => {
+      need(b && str(b.exchange) && b.exchange.length > 0, `bindings[${i}].exchange`, "is required, a non-empty string");
+      need(b && str(b.routingKeyPattern) && b.routingKeyPattern.length > 0, `bindings[${i}].routingKeyPattern`, "is required, a non-empty string");
+    });
+  }
+  if ("triggerSchema" in def) need(typeof def.triggerSchema === "object" && def.triggerSchema !== null && !Array.isArray(def.triggerSchema), "triggerSchema", "must be an object (a JSON schema)");
+  return problems;
+}
+
+function editorPage(g, h) {
+  const creating = h === undefined;
+  const groupInput = el("input", { type: "text", id: "hook-group", value: g || "", required: true, "aria-label": "Hook group" });
+  const idInput = el("input", { type: "text", id: "hook-id", value: h || "", required: true, "aria-label": "Hook id" });
+  const textarea = el("textarea", { id: "editor", spellcheck: "false", "aria-describedby": "editor-problems", "aria-label": "Hook definition (JSON)" });
+  const problemsList = el("ul", { id: "editor-problems", class: "errors", "aria-live": "polite" });
+  const schedule = el("p", { id: "schedule-preview", class: "muted", "aria-live": "polite" });
+  const result = el("div", { id: "save-result" });
+  const save = el("button", { type: "submit", id: "save" }, creating ? "Create hook" : "Save changes");
+
+  let previewTimer;
+  const check = () => {
+    const gid = groupInput.value.trim();
+    const hid = idInput.value.trim();
+    const syntax = parseError(textarea.value);
+    const problems = syntax ? [syntax] : hookProblems(JSON.parse(textarea.value), gid, hid);
+    if (!gid) problems.push("hook group: is required");
+    if (!hid) problems.push("hook id: is required");
+    problemsList.replaceChildren(...problems.map((p) => el("li", { text: p })));
+    textarea.setAttribute("aria-invalid", problems.length ? "true" : "false");
+    save.disabled = problems.length > 0;
+    clearTimeout(previewTimer);
+    if (!syntax) {
+      const def = JSON.parse(textarea.value);
+      if (Array.isArray(def.schedule) && def.schedule.length && def.schedule.every(str)) {
+        previewTimer = setTimeout(() => hooksApi.schedulePreview(def.schedule).then(
+          ({ nextFires }) => { schedule.className = "muted"; schedule.textContent = `Next fires: ${nextFires.join(", ")}`; },
+          (error) => { schedule.className = "errors"; schedule.textContent = `schedule: ${error.message}`; }), 250);
+      } else {
+        schedule.textContent = "";
+      }
+    }
+    return problems.length === 0;
+  };
+  for (const input of [textarea, groupInput, idInput]) input.addEventListener("input", check);
+  textarea.addEventListener("keydown", (event) => {
+    // Tab indents inside the editor; Escape then Tab leaves it (keyboard users keep a way out).
+    if (event.key === "Tab" && !event.shiftKey && textarea.dataset.escaped !== "1") {
+      event.preventDefault();
+      textarea.setRangeText("  ", textarea.selectionStart, textarea.selectionEnd, "end");
+      check();
+    }
+    textarea.dataset.escaped = event.key === "Escape" ? "1" : "0";
+  });
+
+  const form = el("form", { id: "hook-form", novalidate: true, onsubmit: async (event) => {
+    event.preventDefault();
+    if (!check()) return;
+    const gid = groupInput.value.trim();
+    const hid = idInput.value.trim();
+    try {
+      await busy(save, creating ? "Creating…" : "Saving…", () =>
+        creating ? hooksApi.create(gid, hid, JSON.parse(textarea.value)) : hooksApi.update(gid, hid, JSON.parse(textarea.value)));
+      refreshExplorer();
+      location.hash = hookHref(gid, hid);
+    } catch (error) {
+      result.replaceChildren(errorBox(error));
+    }
+  } },
+  el("div", { class: "fields" },
+    el("label", {}, "Hook group", groupInput),
+    el("label", {}, "Hook id", idInput)),
+  textarea, problemsList, schedule,
+  el("div", { class: "actions" }, save, el("a", { class: "button secondary", href: creating ? "#/" : hookHref(g, h), text: "Cancel" })),
+  result);
+
+  if (creating) {
+    textarea.value = JSON.stringify(TEMPLATE, null, 2);
+    show(el("h1", { text: "New hook" }), el("p", { class: "muted", text: "The definition is checked as you type; the service checks it again." }), form);
+    check();
+  } else {
+    groupInput.readOnly = true;
+    idInput.readOnly = true;
+    show(el("h1", { text: `Edit ${g}/${h}` }), el("p", { class: "loading", id: "editor-loading", text: "Loading…" }), form);
+    textarea.disabled = true;
+    hooksApi.hook(g, h).then((def) => {
+      delete def.hookGroupId;
+      delete def.hookId;
+      textarea.value = JSON.stringify(def, null, 2);
+      textarea.disabled = false;
+      $("#editor-loading")?.remove();
+      check();
+    }, (error) => $("#editor-loading").replaceWith(errorBox(error)));
+  }
+}
+
+// --- trigger -----------------------------------------------------------------------------------------
+
+function triggerPage(g, h) {
+  const textarea = el("textarea", { id: "payload", spellcheck: "false", "aria-describedby": "payload-problems", "aria-label": "Trigger payload (JSON)" }, "{}");
+  textarea.style.minHeight = "10rem";
+  const problems = el("ul", { id: "payload-problems", class: "errors", "aria-live": "polite" });
+  const preview = el("div", { id: "preview" });
+  const previewButton = el("button", { type: "button", class: "secondary", id: "preview-button" }, "Preview task");
+  const fire = el("button", { type: "submit", id: "fire" }, "Trigger hook");
+  const result = el("div", { id: "trigger-result", "aria-live": "polite" });
+
+  const syntaxOk = () => {
+    const error = parseError(textarea.value);
+    problems.replaceChildren(...(error ? [el("li", { text: error })] : []));
+    textarea.setAttribute("aria-invalid", error ? "true" : "false");
+    fire.disabled = !!error;
+    previewButton.disabled = !!error;
+    return !error;
+  };
+  textarea.addEventListener("input", syntaxOk);
+
+  // The dry run checks the payload against the hook's triggerSchema and renders the task.
+  const dryRun = async () => {
+    const outcome = await hooksApi.dryRun(g, h, JSON.parse(textarea.value));
+    if (outcome.outcome === "invalid-payload") {
+      problems.replaceChildren(el("li", { text: `triggerSchema: ${outcome.error}` }));
+      textarea.setAttribute("aria-invalid", "true");
+      return null;
+    }
+    return outcome;
+  };
+
+  previewButton.addEventListener("click", async () => {
+    if (!syntaxOk()) return;
+    try {
+      const outcome = await busy(previewButton, "Previewing…", dryRun);
+      if (!outcome) return preview.replaceChildren();
+      const body = outcome.task ? JSON.stringify(outcome.task, null, 2) : (outcome.error || "");
+      preview.replaceChildren(el("section", { class: "card" }, el("h2", { text: `Preview: ${outcome.outcome}` }),
+        outcome.missingScopes ? el("p", { class: "errors", text: `The role ${outcome.role} lacks: ${JSON.stringify(outcome.missingScopes)}` }) : null,
+        el("pre", { text: body })));
+    } catch (error) {
+      preview.replaceChildren(errorBox(error));
+    }
+  });
+
+  const form = el("form", { id: "trigger-form", onsubmit: async (event) => {
+    event.preventDefault();
+    if (!syntaxOk()) return;
+    try {
+      const answer = await busy(fire, "Triggering…", async () => {
+        if (!(await dryRun())) return null;
+        return hooksApi.trigger(g, h, JSON.parse(textarea.value));
+      });
+      if (!answer) return;
+      result.replaceChildren(answer.taskId
+        ? el("p", { class: "ok", id: "fired" }, "Created task ", el("a", { href: `/api/queue/v1/task/${enc(answer.taskId)}`, text: answer.taskId }))
+        : el("p", { class: "muted", id: "fired", text: "The template declined: no task was created." }));
+    } catch (error) {
+      result.replaceChildren(errorBox(error));
+    }
+  } }, textarea, problems, el("div", { class: "actions" }, fire, previewButton,
+    el("a", { class: "button secondary", href: hookHref(g, h), text: "Back to the hook" })));
+
+  show(el("h1", { text: `Trigger ${g}/${h}` }),
+    el("p", { class: "muted", text: "The payload is checked against the hook's triggerSchema before the hook fires." }),
+    form, result, preview,
+    panel("triggerSchema", () => hooksApi.hook(g, h), (def) => el("pre", { text: JSON.stringify(def.triggerSchema, null, 2) })));
+}
+
+// --- routing ---------------------------------------------------------------------------------------
+
+function route() {
+  const parts = location.hash.replace(/^#\/?/, "").split("/").filter((p) => p !== "").map(decodeURIComponent);
+  const [first, g, h, page] = parts;
+  renderExplorer({ group: first === "hooks" ? g : undefined, hook: h });
+  if (first === "new") return editorPage(undefined, undefined);
+  if (first === "hooks" && g && h && page === "edit") return editorPage(g, h);
+  if (first === "hooks" && g && h && page === "trigger") return triggerPage(g, h);
+  if (first === "hooks" && g && h) return hookPage(g, h);
+  if (first === "hooks" && g) return groupPage(g);
+  return groupsPage();
+}
+
+window.addEventListener("hashchange", route);
+showIdentity();
+route();
