@@ -320,7 +320,8 @@ export function hookProblems(def, g, h) {
   need(typeof m === "object" && m !== null && !Array.isArray(m), "metadata", "is required, an object");
   if (m && typeof m === "object") {
     for (const key of ["name", "description", "owner"]) need(str(m[key]), `metadata.${key}`, "is required, a string");
-    need(!str(m.name) || m.name.length >= 1, "metadata.name", "must not be empty");
+    need(!str(m.name) || m.name.length <= 255, "metadata.name", "must be at most 255 characters");
+    need(!str(m.owner) || m.owner.length <= 255, "metadata.owner", "must be at most 255 characters");
     need(!str(m.owner) || EMAIL.test(m.owner), "metadata.owner", "must be an e-mail address");
     need(!("emailOnError" in m) || typeof m.emailOnError === "boolean", "metadata.emailOnError", "must be true or false");
     for (const key of Object.keys(m)) need(["name", "description", "owner", "emailOnError"].includes(key), `metadata.${key}`, "is not a metadata property");
@@ -328,13 +329,19 @@ export function hookProblems(def, g, h) {
   need(typeof def.task === "object" && def.task !== null && !Array.isArray(def.task), "task", "is required, an object (a JSON-e template)");
   if ("schedule" in def) {
     need(Array.isArray(def.schedule), "schedule", "must be a list of cron expressions");
-    (Array.isArray(def.schedule) ? def.schedule : []).forEach((s, i) => need(str(s), `schedule[${i}]`, "must be a string"));
+    (Array.isArray(def.schedule) ? def.schedule : []).forEach((s, i) => {
+      need(str(s), `schedule[${i}]`, "must be a string");
+      need(def.schedule.indexOf(s) === i, `schedule[${i}]`, "repeats an earlier entry");
+    });
   }
   if ("bindings" in def) {
     need(Array.isArray(def.bindings), "bindings", "must be a list");
     (Array.isArray(def.bindings) ? def.bindings : []).forEach((b, i) => {
       need(b && str(b.exchange) && b.exchange.length > 0, `bindings[${i}].exchange`, "is required, a non-empty string");
       need(b && str(b.routingKeyPattern) && b.routingKeyPattern.length > 0, `bindings[${i}].routingKeyPattern`, "is required, a non-empty string");
+      for (const key of Object.keys(b || {})) need(["exchange", "routingKeyPattern"].includes(key), `bindings[${i}].${key}`, "is not a binding property");
+      const same = def.bindings.findIndex((o) => o && b && o.exchange === b.exchange && o.routingKeyPattern === b.routingKeyPattern);
+      need(same === i, `bindings[${i}]`, "repeats an earlier binding");
     });
   }
   if ("triggerSchema" in def) need(typeof def.triggerSchema === "object" && def.triggerSchema !== null && !Array.isArray(def.triggerSchema), "triggerSchema", "must be an object (a JSON schema)");
@@ -357,8 +364,8 @@ function editorPage(g, h) {
     const hid = idInput.value.trim();
     const syntax = parseError(textarea.value);
     const problems = syntax ? [syntax] : hookProblems(JSON.parse(textarea.value), gid, hid);
-    if (!gid) problems.push("hook group: is required");
-    if (!hid) problems.push("hook id: is required");
+    if (!/^[a-zA-Z0-9_-]{1,1000}$/.test(gid)) problems.push("hook group: is required; letters, digits, - and _");
+    if (!/^[a-zA-Z0-9_/-]{1,1000}$/.test(hid)) problems.push("hook id: is required; letters, digits, -, _ and /");
     problemsList.replaceChildren(...problems.map((p) => el("li", { text: p })));
     textarea.setAttribute("aria-invalid", problems.length ? "true" : "false");
     save.disabled = problems.length > 0;
