@@ -236,7 +236,7 @@ impl Certificate {
         self.issuer.as_deref().unwrap_or(hawk_id)
     }
 
-    fn signature_for(&self, hawk_id: &str, issuer_access_token: &[u8]) -> String {
+    pub(crate) fn signature_for(&self, hawk_id: &str, issuer_access_token: &[u8]) -> String {
         let mut lines = vec![format!("version:{}", self.version)];
         if let Some(issuer) = &self.issuer {
             lines.push(format!("clientId:{hawk_id}"));
