@@ -23,13 +23,13 @@ def host_binary():
 
 
 class RunningHost:
-    def __init__(self, extra_env=None):
+    def __init__(self, extra_env=None, extra_args=()):
         self.state = tempfile.mkdtemp(prefix="taskhooks-conformance-")
         env = dict(os.environ, **(extra_env or {}))
         env["SPIN_VARIABLE_ROOT_ACCESS_TOKEN"] = ROOT_ACCESS_TOKEN
         env["SPIN_VARIABLE_SECRETS_KEY"] = SECRETS_KEY
         self.proc = subprocess.Popen(
-            [host_binary(), "up", "--listen", "127.0.0.1:0", "--disable-cron", "--state-dir", self.state],
+            [host_binary(), "up", "--listen", "127.0.0.1:0", "--disable-cron", "--state-dir", self.state, *extra_args],
             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         self.log = []
@@ -50,6 +50,15 @@ class RunningHost:
     def stop(self):
         self.proc.kill()
         self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def rabbit():
+    """A private RabbitMQ node (Debian's rabbitmq-server) for the whole run."""
+    from rabbitmq import RabbitMQ
+    node = RabbitMQ()
+    yield node
+    node.stop()
 
 
 @pytest.fixture(scope="module")

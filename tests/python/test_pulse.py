@@ -20,19 +20,12 @@ import taskcluster
 from taskcluster.exceptions import TaskclusterRestFailure
 
 from conftest import REPO, ROOT_ACCESS_TOKEN, ROOT_CLIENT_ID, SECRETS_KEY, RunningHost, host_binary
-from rabbitmq import RabbitMQ, quote
+from rabbitmq import quote
 from taskhooks_client import Taskhooks
 
 GITHUB_SECRET = "github-webhook-secret-for-tests"
 PUSH = "exchange/test/v1/push"
 ROLE_SCOPES = ["queue:create-task:highest:proj/*", "queue:create-task:project:none", "queue:scheduler-id:-"]
-
-
-@pytest.fixture(scope="module")
-def rabbit():
-    node = RabbitMQ()
-    yield node
-    node.stop()
 
 
 def pulse_env(rabbit):
