@@ -23,8 +23,8 @@ def host_binary():
 
 
 class RunningHost:
-    def __init__(self, extra_env=None, extra_args=()):
-        self.state = tempfile.mkdtemp(prefix="taskhooks-conformance-")
+    def __init__(self, extra_env=None, extra_args=(), state=None):
+        self.state = state or tempfile.mkdtemp(prefix="taskhooks-conformance-")
         env = dict(os.environ, **(extra_env or {}))
         env["SPIN_VARIABLE_ROOT_ACCESS_TOKEN"] = ROOT_ACCESS_TOKEN
         env["SPIN_VARIABLE_SECRETS_KEY"] = SECRETS_KEY
