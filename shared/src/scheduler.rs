@@ -146,9 +146,14 @@ pub fn tick(store: &Store<'_>, queue: &dyn TaskQueue, now: DateTime<Utc>) -> Res
             }
             advanced.push(advance(hook, now)?);
         }
+        // A hook that fires more often than hourly moves to a later slot of this same
+        // hour: it stays in this hour's document (`keep`), which the write below stores.
+        for hook in advanced.iter().filter(|h| parse_date(h).is_some_and(|next| hour_of(next) == hour)) {
+            keep.push(hook_ref(&hook.definition.hook_group_id, &hook.definition.hook_id));
+        }
         // The next hours' index entries first, then the hooks: a crash between the two
         // leaves hooks due in this hour, whose document is still there.
-        index_many(kv, &advanced)?;
+        index_many(kv, advanced.iter().filter(|h| parse_date(h).is_none_or(|next| hour_of(next) != hour)))?;
         for hook in &advanced {
             store_unless_changed(store, hook)?;
         }
@@ -282,6 +287,23 @@ mod tests {
         assert_eq!(w.tick("2026-11-24T03:00:00Z"), report(2, 2), "missed slots coalesce into one fire each");
         assert_eq!(w.tasks().len(), 3);
         assert_eq!(w.hook("a/b").next_scheduled_date, "2026-11-24T04:00:00.000Z");
+    }
+
+    #[test]
+    fn hooks_firing_more_often_than_hourly_stay_indexed_within_the_hour() {
+        // Found by the crash drill: a hook moved to a later slot of the same hour used to
+        // drop out of the hour's index and fired only once until the daily repair.
+        let w = World::new();
+        w.create("quarter", &["0 */15 * * * *"], "2026-11-23T12:01:00Z");
+        w.create("two-seconds", &["*/2 * * * * *"], "2026-11-23T12:01:00Z");
+        assert_eq!(w.tick("2026-11-23T12:15:00Z"), report(2, 2));
+        assert_eq!(w.tick("2026-11-23T12:15:01Z"), report(0, 0));
+        assert_eq!(w.tick("2026-11-23T12:15:02Z"), report(1, 1));
+        assert_eq!(w.tick("2026-11-23T12:30:00Z"), report(2, 2));
+        assert_eq!(w.tick("2026-11-23T12:45:00Z"), report(2, 2));
+        assert_eq!(w.tick("2026-11-23T13:00:00Z"), report(2, 2), "and on into the next hour");
+        assert_eq!(w.hook("quarter").next_scheduled_date, "2026-11-23T13:15:00.000Z");
+        assert_eq!(w.tasks().len(), 9);
     }
 
     #[test]
