@@ -60,77 +60,117 @@ pub fn queue_name(namespace: &str, g: &str, h: &str) -> String {
 
 // --- which hooks are bound to which exchange, kept beside the hooks -----------------------
 //
-// One key per (exchange, hook), so writers of different hooks never overwrite each
-// other's entries, and the GitHub path finds an exchange's hooks with one prefix listing.
+// One document per exchange, `binding/<exchange>`: `{"<g>/<h>": [patterns]}`. The GitHub
+// path finds an exchange's hooks with one read (Spin's key-value store can only list
+// every key, which grows with tasks and fires). A document is read-modify-written, so two
+// API writes binding the same exchange at once can lose an entry; the timer's daily
+// `rebuild_binding_index` restores it, as for the schedule index.
 
-fn binding_prefix(exchange: &str) -> String {
-    format!("binding/{}/", key_part(exchange))
+type BindingDoc = BTreeMap<String, Vec<String>>;
+
+fn binding_key(exchange: &str) -> String {
+    format!("binding/{}", key_part(exchange))
 }
 
-fn binding_key(exchange: &str, g: &str, h: &str) -> String {
-    format!("{}{g}/{}", binding_prefix(exchange), key_part(h))
+fn hook_entry(g: &str, h: &str) -> String {
+    format!("{g}/{}", key_part(h))
 }
 
 fn decode(s: &str) -> String {
     percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
-/// Records `new` bindings of hook `g/h` in the index, dropping exchanges only `old` had.
-pub fn index_bindings(kv: &dyn KeyValue, g: &str, h: &str, old: &[Binding], new: &[Binding]) -> Result<(), StorageError> {
-    let mut patterns: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for b in new {
-        patterns.entry(b.exchange.as_str()).or_default().push(b.routing_key_pattern.as_str());
+fn read_doc(kv: &dyn KeyValue, key: &str) -> Result<BindingDoc, StorageError> {
+    match kv.get(key)? {
+        None => Ok(BindingDoc::new()),
+        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| StorageError::Corrupt { key: key.to_string(), reason: e.to_string() }),
     }
-    for b in old {
-        if !patterns.contains_key(b.exchange.as_str()) {
-            kv.delete(&binding_key(&b.exchange, g, h))?;
+}
+
+fn write_doc(kv: &dyn KeyValue, key: &str, doc: &BindingDoc) -> Result<(), StorageError> {
+    if doc.is_empty() {
+        Ok(kv.delete(key)?)
+    } else {
+        Ok(kv.set(key, &serde_json::to_vec(doc).expect("serialises"))?)
+    }
+}
+
+/// Records hook `g/h`'s `new` bindings in the index, dropping exchanges only `old` had.
+pub fn index_bindings(kv: &dyn KeyValue, g: &str, h: &str, old: &[Binding], new: &[Binding]) -> Result<(), StorageError> {
+    let mut patterns: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for b in new {
+        patterns.entry(b.exchange.as_str()).or_default().push(b.routing_key_pattern.clone());
+    }
+    let entry = hook_entry(g, h);
+    for b in old.iter().filter(|b| !patterns.contains_key(b.exchange.as_str())) {
+        let key = binding_key(&b.exchange);
+        let mut doc = read_doc(kv, &key)?;
+        if doc.remove(&entry).is_some() {
+            write_doc(kv, &key, &doc)?;
         }
     }
     for (exchange, patterns) in patterns {
-        kv.set(&binding_key(exchange, g, h), &serde_json::to_vec(&patterns).expect("serialises"))?;
+        let key = binding_key(exchange);
+        let mut doc = read_doc(kv, &key)?;
+        if doc.get(&entry) != Some(&patterns) {
+            doc.insert(entry.clone(), patterns);
+            write_doc(kv, &key, &doc)?;
+        }
     }
     Ok(())
 }
 
 /// Every hook the index lists, as (hookGroupId, hookId).
 pub fn bound_hooks(kv: &dyn KeyValue) -> Result<BTreeSet<(String, String)>, StorageError> {
-    Ok(kv
-        .keys("binding/")?
-        .iter()
-        .filter_map(|k| {
-            let mut parts = k["binding/".len()..].splitn(3, '/');
-            let (_exchange, g, h) = (parts.next()?, parts.next()?, parts.next()?);
-            Some((g.to_string(), decode(h)))
-        })
-        .collect())
-}
-
-/// Hooks with a binding on `exchange`, with their patterns for it.
-pub fn hooks_bound_to(kv: &dyn KeyValue, exchange: &str) -> Result<Vec<(String, String, Vec<String>)>, StorageError> {
-    let prefix = binding_prefix(exchange);
-    let mut hooks = Vec::new();
-    for key in kv.keys(&prefix)? {
-        let Some((g, h)) = key[prefix.len()..].split_once('/') else { continue };
-        let patterns: Vec<String> = match kv.get(&key)? {
-            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| StorageError::Corrupt { key: key.clone(), reason: e.to_string() })?,
-            None => continue,
-        };
-        hooks.push((g.to_string(), decode(h), patterns));
+    let mut hooks = BTreeSet::new();
+    for key in kv.keys("binding/")? {
+        for entry in read_doc(kv, &key)?.keys() {
+            if let Some((g, h)) = entry.split_once('/') {
+                hooks.insert((g.to_string(), decode(h)));
+            }
+        }
     }
-    hooks.sort();
     Ok(hooks)
 }
 
+/// Hooks with a binding on `exchange`, with their patterns for it: one read.
+pub fn hooks_bound_to(kv: &dyn KeyValue, exchange: &str) -> Result<Vec<(String, String, Vec<String>)>, StorageError> {
+    Ok(read_doc(kv, &binding_key(exchange))?
+        .into_iter()
+        .filter_map(|(entry, patterns)| entry.split_once('/').map(|(g, h)| (g.to_string(), decode(h), patterns)))
+        .collect())
+}
+
+/// Drops hook `g/h` from every exchange's document (its index outlived it).
+fn unindex_hook(kv: &dyn KeyValue, g: &str, h: &str) -> Result<(), StorageError> {
+    let entry = hook_entry(g, h);
+    for key in kv.keys("binding/")? {
+        let mut doc = read_doc(kv, &key)?;
+        if doc.remove(&entry).is_some() {
+            write_doc(kv, &key, &doc)?;
+        }
+    }
+    Ok(())
+}
+
 /// Rebuilds the index from the hooks themselves (the timer's daily pass): entries lost
-/// to a crash between storing a hook and indexing it come back, stale ones go.
+/// to racing writes or to a crash between storing a hook and indexing it come back,
+/// stale ones go. Returns how many hooks have bindings.
 pub fn rebuild_binding_index(store: &Store<'_>) -> Result<usize, StorageError> {
-    let mut wanted = BTreeMap::new();
+    let mut wanted: BTreeMap<String, BindingDoc> = BTreeMap::new();
+    let mut bound = 0;
     for g in store.hook_groups()? {
         let Ok(g) = HookGroupId::new(&g) else { continue };
         for hook in store.hooks_in_group(&g)? {
             let d = &hook.definition;
+            bound += usize::from(!d.bindings.is_empty());
             for b in &d.bindings {
-                wanted.entry(binding_key(&b.exchange, &d.hook_group_id, &d.hook_id)).or_insert_with(Vec::new).push(b.routing_key_pattern.clone());
+                wanted
+                    .entry(binding_key(&b.exchange))
+                    .or_default()
+                    .entry(hook_entry(&d.hook_group_id, &d.hook_id))
+                    .or_default()
+                    .push(b.routing_key_pattern.clone());
             }
         }
     }
@@ -139,10 +179,12 @@ pub fn rebuild_binding_index(store: &Store<'_>) -> Result<usize, StorageError> {
             store.kv.delete(&key)?;
         }
     }
-    for (key, patterns) in &wanted {
-        store.kv.set(key, &serde_json::to_vec(patterns).expect("serialises"))?;
+    for (key, doc) in &wanted {
+        if &read_doc(store.kv, key)? != doc {
+            write_doc(store.kv, key, doc)?;
+        }
     }
-    Ok(wanted.len())
+    Ok(bound)
 }
 
 // --- what the relay tells the hook's owner ---------------------------------------------------
@@ -465,10 +507,7 @@ impl Relay<'_> {
             };
             let Some(hook) = hook.filter(|hook| !hook.definition.bindings.is_empty()) else {
                 // The index outlived the hook (or its bindings): repair it.
-                let old = self.store.kv.keys("binding/")?;
-                for key in old.into_iter().filter(|k| k.ends_with(&format!("/{g}/{}", key_part(&h)))) {
-                    self.store.kv.delete(&key)?;
-                }
+                unindex_hook(self.store.kv, &g, &h)?;
                 continue;
             };
             let queue = queue_name(self.namespace(), &g, &h);
@@ -669,18 +708,25 @@ mod tests {
         let store = Store { kv: &kv, key: &key };
         let a = hook("a/b", &[("exchange/x", "#"), ("exchange/x", "k.*"), ("exchange/y", "z")], json!({}));
         index_bindings(&kv, "g", "a/b", &[], &a.definition.bindings).unwrap();
-        assert_eq!(hooks_bound_to(&kv, "exchange/x").unwrap(), vec![("g".into(), "a/b".into(), vec!["#".into(), "k.*".into()])]);
-        assert_eq!(bound_hooks(&kv).unwrap(), BTreeSet::from([("g".to_string(), "a/b".to_string())]));
+        index_bindings(&kv, "g", "other", &[], &hook("other", &[("exchange/x", "q")], json!({})).definition.bindings).unwrap();
+        assert_eq!(
+            hooks_bound_to(&kv, "exchange/x").unwrap(),
+            vec![("g".into(), "a/b".into(), vec!["#".into(), "k.*".into()]), ("g".into(), "other".into(), vec!["q".into()])]
+        );
+        assert_eq!(bound_hooks(&kv).unwrap(), BTreeSet::from([("g".to_string(), "a/b".to_string()), ("g".to_string(), "other".to_string())]));
         let fewer = hook("a/b", &[("exchange/x", "#")], json!({}));
         index_bindings(&kv, "g", "a/b", &a.definition.bindings, &fewer.definition.bindings).unwrap();
         assert!(hooks_bound_to(&kv, "exchange/y").unwrap().is_empty());
-        // Lost and stale entries: rebuilt from the stored hooks.
+        assert_eq!(kv.get(&binding_key("exchange/y")).unwrap(), None, "an empty document goes");
+        // Lost and stale entries (racing writes, crashes): rebuilt from the stored hooks.
         store.put_hook(&fewer).unwrap();
-        kv.delete(&binding_key("exchange/x", "g", "a/b")).unwrap();
-        kv.set(&binding_key("exchange/z", "g", "gone"), b"[\"#\"]").unwrap();
+        kv.delete(&binding_key("exchange/x")).unwrap();
+        kv.set(&binding_key("exchange/z"), br##"{"g/gone": ["#"]}"##).unwrap();
         assert_eq!(rebuild_binding_index(&store).unwrap(), 1);
-        assert_eq!(hooks_bound_to(&kv, "exchange/x").unwrap().len(), 1);
+        assert_eq!(hooks_bound_to(&kv, "exchange/x").unwrap(), vec![("g".into(), "a/b".into(), vec!["#".into()])]);
         assert!(hooks_bound_to(&kv, "exchange/z").unwrap().is_empty());
+        unindex_hook(&kv, "g", "a/b").unwrap();
+        assert!(bound_hooks(&kv).unwrap().is_empty());
     }
 
     #[test]

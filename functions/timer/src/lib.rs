@@ -37,7 +37,7 @@ fn daily(store: &Store<'_>, now_s: u64) -> Result<(), String> {
     let seen = prune_seen(store.kv, now).map_err(|e| e.to_string())?;
     store.kv.set("timer/last-daily", today.as_bytes()).map_err(|e| e.to_string())?;
     println!(
-        "timer: pruned {pruned} fires older than {FIRE_RETENTION_DAYS} days and {seen} Pulse message markers; re-indexed {indexed} scheduled hooks and {bindings} bindings"
+        "timer: pruned {pruned} fires older than {FIRE_RETENTION_DAYS} days and {seen} Pulse message markers; re-indexed {indexed} scheduled hooks and {bindings} bound hooks"
     );
     Ok(())
 }

@@ -1,0 +1,40 @@
+//! Whole requests (method, raw path with query, headers, body) through the API's router and
+//! pipeline, unauthenticated: every answer is a well-formed HTTP status with a JSON body
+//! or a UI file, and nothing panics.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use taskhooks_shared::api::{ApiRequest, Service, ServiceConfig};
+use taskhooks_shared::platform::{FixedClock, MemoryStore};
+use taskhooks_shared::sealed::SealingKey;
+
+const METHODS: [&str; 6] = ["GET", "PUT", "POST", "DELETE", "OPTIONS", "PATCH"];
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&m, rest)) = data.split_first() else { return };
+    let text = String::from_utf8_lossy(rest);
+    let mut parts = text.splitn(3, '\n');
+    let path = parts.next().unwrap_or_default().to_string();
+    let header = parts.next().unwrap_or_default().to_string();
+    let body = parts.next().unwrap_or_default().as_bytes().to_vec();
+    let config = ServiceConfig {
+        root_client_id: "root".into(),
+        root_access_token: Some("secret-token".into()),
+        sealing_key: SealingKey::from_base64("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap(),
+        version: "fuzz".into(),
+        taskcluster: None,
+        failure_channel: None,
+        pulse: None,
+        github_webhook_secret: Some("gh".into()),
+    };
+    let kv = MemoryStore::default();
+    let clock = FixedClock::at("2026-11-24T00:00:00Z");
+    let mut headers = vec![("host".to_string(), "localhost:3000".to_string()), ("content-type".into(), "application/json".into())];
+    if let Some((k, v)) = header.split_once(':') {
+        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+    }
+    let req = ApiRequest { method: METHODS[m as usize % METHODS.len()].into(), path: format!("/{path}"), headers, body };
+    let resp = Service::new(&kv, &clock, &config).handle(&req);
+    assert!((200..600).contains(&resp.status));
+    assert!(!String::from_utf8_lossy(&resp.body).contains("secret-token"));
+});
