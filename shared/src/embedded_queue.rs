@@ -203,6 +203,27 @@ impl EmbeddedQueue<'_> {
         }
         Ok(Some((tasks, more)))
     }
+
+    /// Deletes tasks whose `expires` has passed, with their task-group entries, as the
+    /// Queue expires them (the timer's daily pass); returns how many went. Without it
+    /// the store, and with it every key listing, would only grow.
+    pub fn prune_expired(&self, now: DateTime<Utc>) -> Result<usize, StorageError> {
+        let mut pruned = 0;
+        for key in self.kv.keys("task/")? {
+            let task_id = &key["task/".len()..];
+            let Some(record) = self.read(task_id)? else { continue };
+            let task = &record["task"];
+            let expired = task["expires"].as_str().and_then(|t| t.parse::<DateTime<Utc>>().ok()).is_some_and(|t| t < now);
+            if expired {
+                if let Some(group) = task["taskGroupId"].as_str() {
+                    self.kv.delete(&format!("taskgroup/{group}/{task_id}"))?;
+                }
+                self.kv.delete(&key)?;
+                pruned += 1;
+            }
+        }
+        Ok(pruned)
+    }
 }
 
 #[cfg(test)]
@@ -228,6 +249,19 @@ mod tests {
 
     fn all() -> ScopeSet {
         ScopeSet::new(["*"])
+    }
+
+    #[test]
+    fn expired_tasks_go_with_their_group_entries() {
+        let kv = MemoryStore::default();
+        let q = EmbeddedQueue { kv: &kv };
+        q.create_task(ID, &task("2026-11-23T12:00:00.000Z"), &all(), now()).unwrap();
+        let expires: DateTime<Utc> = q.task(ID).unwrap().unwrap()["expires"].as_str().unwrap().parse().unwrap();
+        assert_eq!(q.prune_expired(expires - chrono::Duration::seconds(1)).unwrap(), 0);
+        assert!(q.task(ID).unwrap().is_some());
+        assert_eq!(q.prune_expired(expires + chrono::Duration::seconds(1)).unwrap(), 1);
+        assert_eq!(q.task(ID).unwrap(), None);
+        assert!(kv.keys("taskgroup/").unwrap().is_empty());
     }
 
     #[test]

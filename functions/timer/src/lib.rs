@@ -35,9 +35,10 @@ fn daily(store: &Store<'_>, now_s: u64) -> Result<(), String> {
     let bindings = rebuild_binding_index(store).map_err(|e| e.to_string())?;
     let now = chrono::DateTime::from_timestamp(now_s as i64, 0).ok_or("tick time out of range")?;
     let seen = prune_seen(store.kv, now).map_err(|e| e.to_string())?;
+    let expired = EmbeddedQueue { kv: store.kv }.prune_expired(now).map_err(|e| e.to_string())?;
     store.kv.set("timer/last-daily", today.as_bytes()).map_err(|e| e.to_string())?;
     println!(
-        "timer: pruned {pruned} fires older than {FIRE_RETENTION_DAYS} days and {seen} Pulse message markers; re-indexed {indexed} scheduled hooks and {bindings} bound hooks"
+        "timer: pruned {pruned} fires older than {FIRE_RETENTION_DAYS} days, {expired} expired tasks and {seen} Pulse message markers; re-indexed {indexed} scheduled hooks and {bindings} bound hooks"
     );
     Ok(())
 }
