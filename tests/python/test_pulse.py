@@ -28,11 +28,19 @@ PUSH = "exchange/test/v1/push"
 ROLE_SCOPES = ["queue:create-task:highest:proj/*", "queue:create-task:project:none", "queue:scheduler-id:-"]
 
 
+PULSE_USER = "taskhooks-relay"
+PULSE_PASSWORD = "pulse-password-for-tests-3f9c"
+
+
 def pulse_env(rabbit):
+    """The service's own RabbitMQ user, as the README describes it (management tag,
+    permissions on the vhost), so the tests also show its password stays out of logs."""
+    rabbit.api.ok("PUT", f"/api/users/{PULSE_USER}", {"password": PULSE_PASSWORD, "tags": "management"})
+    rabbit.api.ok("PUT", f"/api/permissions/%2F/{PULSE_USER}", {"configure": ".*", "write": ".*", "read": ".*"})
     return {
         "SPIN_VARIABLE_PULSE_API_URL": rabbit.url,
-        "SPIN_VARIABLE_PULSE_USERNAME": "guest",
-        "SPIN_VARIABLE_PULSE_PASSWORD": "guest",
+        "SPIN_VARIABLE_PULSE_USERNAME": PULSE_USER,
+        "SPIN_VARIABLE_PULSE_PASSWORD": PULSE_PASSWORD,
         "SPIN_VARIABLE_ALLOWED_PULSE_HOST": rabbit.url,
         "SPIN_VARIABLE_GITHUB_WEBHOOK_SECRET": GITHUB_SECRET,
     }
@@ -217,6 +225,7 @@ def relay_until_done(host, rabbit):
     """Runs the relay until a run was not blocked by a killed relay's lease."""
     for _ in range(40):
         out = relay_process(host, rabbit).communicate(timeout=300)[0]
+        assert PULSE_PASSWORD not in out and GITHUB_SECRET not in out
         if "holds the lease" not in out:
             return out
         time.sleep(0.5)
@@ -394,3 +403,11 @@ def test_readme_pulse_and_github_examples_run_as_written(host, rabbit, options):
     answer = json.loads(curl.stdout)
     assert [(h["hookId"], h["outcome"]) for h in answer["hooks"]] == [("on-push", "created")], answer
     assert queue.task(answer["hooks"][0]["taskId"])["payload"]["revision"] == "abc123"
+
+
+def test_secrets_stay_out_of_the_hosts_log(host):
+    """After everything above: the Pulse password, the GitHub secret and the root token
+    appear in no log line."""
+    log = "".join(host.log)
+    for secret in (PULSE_PASSWORD, GITHUB_SECRET, ROOT_ACCESS_TOKEN):
+        assert secret not in log
