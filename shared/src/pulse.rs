@@ -100,6 +100,42 @@ impl Message {
     }
 }
 
+const ORIGINAL_EXCHANGE: &str = "x-taskhooks-exchange";
+const ORIGINAL_ROUTING_KEY: &str = "x-taskhooks-routing-key";
+const HAD_HEADERS: &str = "x-taskhooks-had-headers";
+
+/// A requeued message goes back through the default exchange, which would change its
+/// exchange and routing key, and so its identity: the originals ride along in headers.
+fn requeued_properties(message: &Message) -> Value {
+    let mut properties = message.properties.clone();
+    if !properties.is_object() {
+        properties = json!({});
+    }
+    let had_headers = properties.get("headers").is_some();
+    let headers = properties.as_object_mut().expect("an object").entry("headers").or_insert_with(|| json!({}));
+    if let Some(h) = headers.as_object_mut() {
+        h.insert(ORIGINAL_EXCHANGE.into(), json!(message.exchange));
+        h.insert(ORIGINAL_ROUTING_KEY.into(), json!(message.routing_key));
+        h.insert(HAD_HEADERS.into(), json!(had_headers));
+    }
+    properties
+}
+
+/// Undoes `requeued_properties`: the message as it was first published.
+fn restore_requeued(mut message: Message) -> Message {
+    let Some(headers) = message.properties.get_mut("headers").and_then(Value::as_object_mut) else { return message };
+    let (Some(Value::String(exchange)), Some(Value::String(routing_key))) = (headers.remove(ORIGINAL_EXCHANGE), headers.remove(ORIGINAL_ROUTING_KEY)) else {
+        return message;
+    };
+    let had_headers = headers.remove(HAD_HEADERS).and_then(|v| v.as_bool()).unwrap_or(true);
+    if !had_headers {
+        message.properties.as_object_mut().expect("has headers, so an object").remove("headers");
+    }
+    message.exchange = exchange;
+    message.routing_key = routing_key;
+    message
+}
+
 /// Path segments: everything but unreserved characters is encoded, so `/` in names and
 /// the default vhost `/` become `%2F` as the management API wants.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
@@ -221,7 +257,7 @@ impl RabbitMq<'_> {
                     "base64" => STANDARD.decode(&m.payload).map_err(|e| PulseError::Unexpected { path: path.clone(), reason: e.to_string() })?,
                     _ => m.payload.into_bytes(),
                 };
-                Ok(Message { exchange: m.exchange, routing_key: m.routing_key, payload, properties: m.properties, redelivered: m.redelivered })
+                Ok(restore_requeued(Message { exchange: m.exchange, routing_key: m.routing_key, payload, properties: m.properties, redelivered: m.redelivered }))
             })
             .collect()
     }
@@ -234,6 +270,24 @@ impl RabbitMq<'_> {
     /// Removes up to `count` messages from the head of `queue`, returning them.
     pub fn take(&self, queue: &str, count: usize) -> Result<Vec<Message>, PulseError> {
         self.get(queue, count, "ack_requeue_false")
+    }
+
+    /// Puts a message taken from `queue` back at its tail (through the default exchange),
+    /// body and properties unchanged, so its identity is the same.
+    pub fn requeue(&self, queue: &str, message: &Message) -> Result<(), PulseError> {
+        let path = format!("/api/exchanges/{}/amq.default/publish", self.vhost());
+        let body = json!({
+            "properties": requeued_properties(message),
+            "routing_key": queue,
+            "payload": STANDARD.encode(&message.payload),
+            "payload_encoding": "base64",
+        });
+        let answer = self.call("POST", &path, Some(&body))?;
+        if answer["routed"].as_bool() == Some(true) {
+            Ok(())
+        } else {
+            Err(PulseError::Unexpected { path, reason: format!("the message was not routed back to {queue}") })
+        }
     }
 
     pub fn declare_exchange(&self, name: &str) -> Result<(), PulseError> {
@@ -278,6 +332,22 @@ mod tests {
         assert_ne!(first.identity(), message("{ }").identity());
         assert_ne!(first.identity(), Message { routing_key: "a.c".into(), ..first.clone() }.identity());
         assert_ne!(first.identity(), Message { properties: json!({"message_id": "2"}), ..first.clone() }.identity());
+    }
+
+    #[test]
+    fn a_requeued_message_keeps_its_identity() {
+        for properties in [json!({"delivery_mode": 2}), json!({"headers": {"CC": ["route.x"]}}), json!({"headers": {}})] {
+            let first = Message { properties, ..message("{}") };
+            let back = Message {
+                exchange: String::new(),
+                routing_key: "queue/ns/hooks/g/h".into(),
+                properties: requeued_properties(&first),
+                redelivered: false,
+                payload: first.payload.clone(),
+            };
+            assert_ne!(back.identity(), first.identity());
+            assert_eq!(restore_requeued(back).identity(), first.identity());
+        }
     }
 
     #[test]

@@ -53,6 +53,9 @@ pub fn queue_prefix(namespace: &str) -> String {
     format!("queue/{namespace}/hooks/")
 }
 
+/// RabbitMQ's limit on queue names.
+pub const MAX_QUEUE_NAME_BYTES: usize = 255;
+
 /// The hook's queue on the broker (Pulse's naming rule `queue/<namespace>/<name>`).
 pub fn queue_name(namespace: &str, g: &str, h: &str) -> String {
     format!("{}{g}/{h}", queue_prefix(namespace))
@@ -417,6 +420,20 @@ impl RelayReport {
 pub fn sync_hook(store: &Store<'_>, mq: &RabbitMq<'_>, now: DateTime<Utc>, hook: &HookRecord, exists: bool, report: &mut RelayReport) -> Result<(), RelayError> {
     let d = &hook.definition;
     let queue = queue_name(&mq.config.namespace, &d.hook_group_id, &d.hook_id);
+    if queue.len() > MAX_QUEUE_NAME_BYTES {
+        // RabbitMQ refuses longer names: say so on the hook's status instead of failing
+        // every run with nothing to show.
+        let error = format!("the hook's queue name would be {} bytes; RabbitMQ allows {MAX_QUEUE_NAME_BYTES}", queue.len());
+        let states: Vec<BindingState> = d
+            .bindings
+            .iter()
+            .map(|b| BindingState { exchange: b.exchange.clone(), routing_key_pattern: b.routing_key_pattern.clone(), state: "failed".into(), error: Some(error.clone()) })
+            .collect();
+        report.binding_errors += states.len();
+        let status = serde_json::json!({"queue": queue, "bindings": states, "since": iso_time(now)});
+        store.kv.set(&status_key("bindings", &d.hook_group_id, &d.hook_id), &serde_json::to_vec(&status).expect("serialises"))?;
+        return Ok(());
+    }
     if !exists {
         mq.declare_queue(&queue)?;
     }
@@ -519,9 +536,21 @@ impl Relay<'_> {
         }
         for queue in existing.difference(&wanted) {
             let Some((g, h)) = queue[prefix.len()..].split_once('/') else { continue };
-            match forget_hook(self.store, self.mq, g, h) {
-                Ok(()) => report.deleted += 1,
-                Err(e) => report.errors.push(format!("{queue}: {e}")),
+            // A queue is deleted only if its hook is really gone (or unbound): the index
+            // may have lost the hook's entry (racing writes), and then it is repaired.
+            let stored = match (HookGroupId::new(g), HookId::new(h)) {
+                (Ok(gid), Ok(hid)) => self.store.hook(&gid, &hid)?.filter(|hook| !hook.definition.bindings.is_empty()),
+                _ => None,
+            };
+            let result = match stored {
+                Some(hook) => {
+                    index_bindings(self.store.kv, g, h, &[], &hook.definition.bindings)?;
+                    sync_hook(self.store, self.mq, self.clock.now(), &hook, true, report).map(|()| to_drain.push((g.to_string(), h.to_string())))
+                }
+                None => forget_hook(self.store, self.mq, g, h).map(|()| report.deleted += 1),
+            };
+            if let Err(e) = result {
+                report.errors.push(format!("{queue}: {e}"));
             }
         }
         report.queues = to_drain.len();
@@ -544,6 +573,9 @@ impl Relay<'_> {
     /// Drains the hook's queue batch by batch until it is empty or `until` has passed.
     fn drain(&self, lease: &Lease, g: &str, h: &str, until: DateTime<Utc>, report: &mut RelayReport) -> Result<(), RelayError> {
         let queue = queue_name(self.namespace(), g, h);
+        if queue.len() > MAX_QUEUE_NAME_BYTES {
+            return Ok(()); // no queue: its status says why
+        }
         while self.clock.now() < until && lease.renew(self)? {
             let batch = self.mq.peek(&queue, self.batch)?;
             if batch.is_empty() {
@@ -551,14 +583,28 @@ impl Relay<'_> {
             }
             let mut handled = HashSet::new();
             for message in &batch {
+                // Lost the lease (this batch outlived it): stop before taking anything;
+                // what was fired has its marker, the rest stays queued.
+                if !lease.keep(self)? {
+                    return Ok(());
+                }
                 self.handle(g, h, message, report)?;
                 handled.insert(relay_identity(message));
             }
-            for message in self.mq.take(&queue, batch.len())? {
-                if !handled.contains(&relay_identity(&message)) {
-                    report.out_of_order += 1;
-                    self.handle(g, h, &message, report)?;
+            let mut unseen: std::collections::VecDeque<Message> =
+                self.mq.take(&queue, batch.len())?.into_iter().filter(|m| !handled.contains(&relay_identity(m))).collect();
+            while let Some(message) = unseen.front() {
+                report.out_of_order += 1;
+                if let Err(e) = self.handle(g, h, message, report) {
+                    // Taken but not fired: back into the queue rather than lost.
+                    for m in &unseen {
+                        if let Err(requeue) = self.mq.requeue(&queue, m) {
+                            report.errors.push(format!("{g}/{h}: a taken message could not be requeued: {requeue}"));
+                        }
+                    }
+                    return Err(e.into());
                 }
+                unseen.pop_front();
             }
             if batch.len() < self.batch {
                 break;
@@ -601,12 +647,15 @@ impl Relay<'_> {
 /// fail, derived taskIds and message markers still keep tasks single.
 struct Lease {
     owner: String,
+    /// When the lease was last written (ms), so `keep` renews it every `RENEW_MS`.
+    renewed: std::cell::Cell<i64>,
 }
 
 const LEASE_KEY: &str = "relay/lease";
 
 impl Lease {
     const TTL_MS: i64 = 10_000;
+    const RENEW_MS: i64 = 2_000;
     const SETTLE: std::time::Duration = std::time::Duration::from_millis(50);
 
     fn read(relay: &Relay<'_>) -> Result<Option<(String, i64)>, StorageError> {
@@ -616,8 +665,18 @@ impl Lease {
     }
 
     fn write(&self, relay: &Relay<'_>) -> Result<(), StorageError> {
-        let until = relay.clock.now().timestamp_millis() + Self::TTL_MS;
-        Ok(relay.store.kv.set(LEASE_KEY, format!("{} {until}", self.owner).as_bytes())?)
+        let now = relay.clock.now().timestamp_millis();
+        self.renewed.set(now);
+        Ok(relay.store.kv.set(LEASE_KEY, format!("{} {}", self.owner, now + Self::TTL_MS).as_bytes())?)
+    }
+
+    /// Renews the lease if `RENEW_MS` have passed since it was last written (called per
+    /// message, so a slow batch keeps it); `false` if it was lost meanwhile.
+    fn keep(&self, relay: &Relay<'_>) -> Result<bool, StorageError> {
+        if relay.clock.now().timestamp_millis() - self.renewed.get() < Self::RENEW_MS {
+            return Ok(true);
+        }
+        self.renew(relay)
     }
 
     fn acquire(relay: &Relay<'_>) -> Result<Option<Lease>, StorageError> {
@@ -626,7 +685,7 @@ impl Lease {
                 return Ok(None);
             }
         }
-        let lease = Lease { owner: crate::ids::nice_slugid() };
+        let lease = Lease { owner: crate::ids::nice_slugid(), renewed: std::cell::Cell::new(0) };
         lease.write(relay)?;
         relay.mq.http.sleep(Self::SETTLE);
         Ok(match Self::read(relay)? {

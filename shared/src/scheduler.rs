@@ -49,6 +49,10 @@ fn parse_ref(r: &str) -> Option<(HookGroupId, HookId)> {
     Some((HookGroupId::new(g).ok()?, HookId::new(&h).ok()?))
 }
 
+fn read_cursor(kv: &dyn KeyValue) -> Result<Option<DateTime<Utc>>, StorageError> {
+    Ok(kv.get(CURSOR_KEY)?.and_then(|b| String::from_utf8(b).ok()).and_then(|s| s.parse::<DateTime<Utc>>().ok()))
+}
+
 fn read_bucket(kv: &dyn KeyValue, key: &str) -> Result<Vec<String>, StorageError> {
     match kv.get(key)? {
         None => Ok(vec![]),
@@ -67,11 +71,17 @@ pub fn index_hook(kv: &dyn KeyValue, hook: &HookRecord) -> Result<(), StorageErr
 
 /// Adds scheduled hooks to the index hours of their next dates, reading and writing each
 /// hour's document once however many hooks go into it.
+///
+/// A hook already overdue for an hour the ticks have passed (the cursor) goes into the
+/// cursor's hour, which the next tick reads: an entry lost and then repaired after its
+/// hour still fires.
 fn index_many<'h>(kv: &dyn KeyValue, hooks: impl IntoIterator<Item = &'h HookRecord>) -> Result<(), StorageError> {
+    let floor = read_cursor(kv)?;
     let mut by_hour: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for hook in hooks {
         if let Some(next) = parse_date(hook).filter(|_| !hook.definition.schedule.is_empty()) {
-            by_hour.entry(bucket_key(hour_of(next))).or_default().push(hook_ref(&hook.definition.hook_group_id, &hook.definition.hook_id));
+            let hour = floor.map_or(hour_of(next), |floor| hour_of(next).max(floor));
+            by_hour.entry(bucket_key(hour)).or_default().push(hook_ref(&hook.definition.hook_group_id, &hook.definition.hook_id));
         }
     }
     for (key, refs) in by_hour {
@@ -112,7 +122,7 @@ pub struct TickReport {
 pub fn tick(store: &Store<'_>, queue: &dyn TaskQueue, now: DateTime<Utc>) -> Result<TickReport, StorageError> {
     let kv = store.kv;
     let now_hour = hour_of(now);
-    let mut hour = match kv.get(CURSOR_KEY)?.and_then(|b| String::from_utf8(b).ok()).and_then(|s| s.parse::<DateTime<Utc>>().ok()) {
+    let mut hour = match read_cursor(kv)? {
         Some(cursor) => cursor.min(now_hour),
         None => now_hour - Duration::hours(FIRST_TICK_LOOKBACK_HOURS),
     };
@@ -124,11 +134,12 @@ pub fn tick(store: &Store<'_>, queue: &dyn TaskQueue, now: DateTime<Utc>) -> Res
         let mut advanced = Vec::new();
         for entry in &entries {
             let Some((g, h)) = parse_ref(entry) else { continue };
-            // Removed hooks, and hooks whose next date moved to another hour (updated, or
-            // already fired by a concurrent tick), leave this hour.
+            // Removed hooks, and hooks whose next date moved to a later hour (updated, or
+            // already fired by a concurrent tick), leave this hour. An earlier date is an
+            // overdue hook re-indexed here by a repair: due.
             let Some(hook) = store.hook(&g, &h)? else { continue };
             let Some(next) = parse_date(&hook) else { continue };
-            if hook.definition.schedule.is_empty() || hour_of(next) != hour {
+            if hook.definition.schedule.is_empty() || hour_of(next) > hour {
                 continue;
             }
             if next > now {
@@ -187,14 +198,20 @@ fn advance(mut hook: HookRecord, now: DateTime<Utc>) -> Result<HookRecord, Stora
     Ok(hook)
 }
 
-/// Stores an advanced hook unless an API update changed it since the tick read it: the
-/// update set its own schedule state, which wins.
+/// Moves the stored hook to the advanced hook's schedule state, unless an API update
+/// changed its definition since the tick read it (the update set its own schedule state,
+/// which wins). Only the schedule state is taken from the tick's copy: anything else
+/// changed meanwhile (a reset trigger token) stays as stored.
 fn store_unless_changed(store: &Store<'_>, hook: &HookRecord) -> Result<(), StorageError> {
     let (Ok(g), Ok(h)) = (HookGroupId::new(&hook.definition.hook_group_id), HookId::new(&hook.definition.hook_id)) else {
         return Ok(());
     };
     match store.hook(&g, &h)? {
-        Some(current) if current.definition == hook.definition => store.put_hook(hook),
+        Some(mut current) if current.definition == hook.definition => {
+            current.next_scheduled_date = hook.next_scheduled_date.clone();
+            current.next_task_id = hook.next_task_id.clone();
+            store.put_hook(&current)
+        }
         _ => Ok(()),
     }
 }
@@ -287,6 +304,28 @@ mod tests {
         assert_eq!(w.tick("2026-11-24T03:00:00Z"), report(2, 2), "missed slots coalesce into one fire each");
         assert_eq!(w.tasks().len(), 3);
         assert_eq!(w.hook("a/b").next_scheduled_date, "2026-11-24T04:00:00.000Z");
+    }
+
+    #[test]
+    fn a_lost_entry_repaired_after_its_hour_still_fires_and_a_reset_token_survives_the_tick() {
+        let w = World::new();
+        w.create("lost", &["0 0 * * * *"], "2026-11-23T12:10:00Z");
+        assert_eq!(w.tick("2026-11-23T12:30:00Z"), report(0, 0));
+        w.kv.delete("due/2026-11-23T13").unwrap(); // lost to a racing write
+        assert_eq!(w.tick("2026-11-23T14:30:00Z"), report(0, 0), "lost: not found");
+        assert_eq!(rebuild_index(&w.store()).unwrap(), 1);
+        assert!(w.kv.get("due/2026-11-23T14").unwrap().is_some(), "overdue: indexed at the cursor");
+        // A token reset between the tick's read and its write is kept.
+        let mut hook = w.hook("lost");
+        hook.trigger_token = "reset-meanwhile".into();
+        let advanced = advance(hook.clone(), "2026-11-23T14:31:00Z".parse().unwrap()).unwrap();
+        w.store().put_hook(&hook).unwrap();
+        store_unless_changed(&w.store(), &HookRecord { trigger_token: "stale".into(), ..advanced.clone() }).unwrap();
+        assert_eq!(w.hook("lost").trigger_token, "reset-meanwhile");
+        assert_eq!(w.hook("lost").next_scheduled_date, advanced.next_scheduled_date);
+        // Back to the overdue hook: the next tick fires it.
+        w.store().put_hook(&hook).unwrap();
+        assert_eq!(w.tick("2026-11-23T14:45:00Z"), report(1, 1));
     }
 
     #[test]

@@ -405,6 +405,23 @@ def test_readme_pulse_and_github_examples_run_as_written(host, rabbit, options):
     assert queue.task(answer["hooks"][0]["taskId"])["payload"]["revision"] == "abc123"
 
 
+def test_a_hook_lost_from_the_binding_index_keeps_its_queue_and_is_reindexed(hooks, taskhooks, rabbit, host):
+    api = rabbit.api
+    exchange = "exchange/test/v1/reindex"
+    api.declare_exchange(exchange)
+    hooks.createHook("pulse", "unindexed", hook_body([{"exchange": exchange, "routingKeyPattern": "primary.unindexed"}]))
+    # The exchange's index document lost to racing writes.
+    with sqlite3.connect(Kv(host).path, timeout=30) as db:
+        assert db.execute("DELETE FROM spin_key_value WHERE key = ?", ("binding/" + exchange.replace("/", "%2F"),)).rowcount == 1
+    assert api.publish(exchange, "primary.unindexed", {"n": 1})
+    report = taskhooks.relay()
+    assert report["deleted"] == 0 and report["fired"] == 1, report
+    assert queue_of("pulse", "unindexed") in api.queues()
+    assert [f["result"] for f in all_fires(hooks, "pulse", "unindexed")] == ["success"]
+    with sqlite3.connect(Kv(host).path, timeout=30) as db:
+        assert db.execute("SELECT count(*) FROM spin_key_value WHERE key = ?", ("binding/" + exchange.replace("/", "%2F"),)).fetchone()[0] == 1
+
+
 def test_secrets_stay_out_of_the_hosts_log(host):
     """After everything above: the Pulse password, the GitHub secret and the root token
     appear in no log line."""
