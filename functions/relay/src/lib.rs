@@ -8,16 +8,12 @@ spin_sdk::wit_bindgen::generate!({
     path: "../wit",
 });
 
-use taskhooks_shared::embedded_queue::EmbeddedQueue;
-use taskhooks_shared::fire::{EmbeddedTaskQueue, TaskQueue};
 use taskhooks_shared::notify::report_failure;
 use taskhooks_shared::platform::SystemClock;
 use taskhooks_shared::pulse::RabbitMq;
 use taskhooks_shared::relay::{Relay, DEFAULT_BATCH};
-use taskhooks_shared::remote_queue::RemoteTaskQueue;
-use taskhooks_shared::scopes::{Role, Roles};
 use taskhooks_shared::store::Store;
-use taskhooks_spin_adapter::{service_config, SpinHttp, SpinKeyValue};
+use taskhooks_spin_adapter::{service_config, with_task_queue, SpinHttp, SpinKeyValue};
 
 /// A run stops draining after this long, so one run ends before the next minute's starts
 /// (what is left waits for the next run).
@@ -32,21 +28,12 @@ fn run(at: u64) -> Result<(), String> {
     };
     let kv = SpinKeyValue::open_default().map_err(|e| e.to_string())?;
     let store = Store { kv: &kv, key: &config.sealing_key };
-    let roles = Roles::new(store.roles().map_err(|e| e.to_string())?.into_iter().map(|r| Role { role_id: r.role_id, scopes: r.scopes }).collect());
-    let embedded = EmbeddedTaskQueue { queue: EmbeddedQueue { kv: &kv }, roles: &roles };
-    let remote = config.taskcluster.as_ref().map(|credentials| RemoteTaskQueue {
-        http: &SpinHttp,
-        credentials,
-        attempts: RemoteTaskQueue::DEFAULT_ATTEMPTS,
-        first_backoff: RemoteTaskQueue::DEFAULT_BACKOFF,
-    });
-    let queue: &dyn TaskQueue = match &remote {
-        Some(r) => r,
-        None => &embedded,
-    };
     let mq = RabbitMq { http: &SpinHttp, config: pulse };
-    let relay = Relay { store: &store, mq: &mq, queue, clock: &SystemClock, batch: DEFAULT_BATCH };
-    let report = relay.run(chrono::Duration::seconds(BUDGET_SECONDS)).map_err(|e| format!("relay: {e}"))?;
+    let report = with_task_queue(&store, &config, |queue| {
+        let relay = Relay { store: &store, mq: &mq, queue, clock: &SystemClock, batch: DEFAULT_BATCH };
+        relay.run(chrono::Duration::seconds(BUDGET_SECONDS))
+    })?
+    .map_err(|e| format!("relay: {e}"))?;
     if report.busy {
         println!("relay: run at {at}: another relay holds the lease; nothing done");
         return Ok(());

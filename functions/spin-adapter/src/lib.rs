@@ -108,3 +108,28 @@ pub fn service_config(version: &str) -> Result<taskhooks_shared::api::ServiceCon
         github_webhook_secret: variable("github_webhook_secret"),
     })
 }
+
+/// Runs `f` with the Queue fires go to: the configured Taskcluster deployment's (signed
+/// with the service's credentials, retried), or the embedded queue in `store`, which
+/// checks tasks against the roles stored there.
+pub fn with_task_queue<R>(
+    store: &taskhooks_shared::store::Store<'_>,
+    config: &taskhooks_shared::api::ServiceConfig,
+    f: impl FnOnce(&dyn taskhooks_shared::fire::TaskQueue) -> R,
+) -> Result<R, String> {
+    use taskhooks_shared::embedded_queue::EmbeddedQueue;
+    use taskhooks_shared::fire::EmbeddedTaskQueue;
+    use taskhooks_shared::remote_queue::RemoteTaskQueue;
+    use taskhooks_shared::scopes::{Role, Roles};
+    if let Some(credentials) = &config.taskcluster {
+        return Ok(f(&RemoteTaskQueue {
+            http: &SpinHttp,
+            credentials,
+            attempts: RemoteTaskQueue::DEFAULT_ATTEMPTS,
+            first_backoff: RemoteTaskQueue::DEFAULT_BACKOFF,
+        }));
+    }
+    let roles = store.roles().map_err(|e| e.to_string())?;
+    let roles = Roles::new(roles.into_iter().map(|r| Role { role_id: r.role_id, scopes: r.scopes }).collect());
+    Ok(f(&EmbeddedTaskQueue { queue: EmbeddedQueue { kv: store.kv }, roles: &roles }))
+}

@@ -10,14 +10,11 @@ spin_sdk::wit_bindgen::generate!({
 });
 
 use taskhooks_shared::embedded_queue::EmbeddedQueue;
-use taskhooks_shared::fire::{EmbeddedTaskQueue, TaskQueue};
 use taskhooks_shared::notify::report_failure;
 use taskhooks_shared::relay::{prune_seen, rebuild_binding_index};
-use taskhooks_shared::remote_queue::RemoteTaskQueue;
 use taskhooks_shared::scheduler::{rebuild_index, tick};
-use taskhooks_shared::scopes::{Role, Roles};
 use taskhooks_shared::store::Store;
-use taskhooks_spin_adapter::{service_config, SpinHttp, SpinKeyValue};
+use taskhooks_spin_adapter::{service_config, with_task_queue, SpinHttp, SpinKeyValue};
 
 const DAY_SECONDS: u64 = 24 * 60 * 60;
 const FIRE_RETENTION_DAYS: u64 = 365;
@@ -49,19 +46,7 @@ fn run(now_s: u64) -> Result<(), String> {
     let config = service_config(env!("CARGO_PKG_VERSION"))?;
     let store = Store { kv: &kv, key: &config.sealing_key };
     let now = chrono::DateTime::from_timestamp(now_s as i64, 0).ok_or("tick time out of range")?;
-    let roles = Roles::new(store.roles().map_err(|e| e.to_string())?.into_iter().map(|r| Role { role_id: r.role_id, scopes: r.scopes }).collect());
-    let embedded = EmbeddedTaskQueue { queue: EmbeddedQueue { kv: &kv }, roles: &roles };
-    let remote = config.taskcluster.as_ref().map(|credentials| RemoteTaskQueue {
-        http: &SpinHttp,
-        credentials,
-        attempts: RemoteTaskQueue::DEFAULT_ATTEMPTS,
-        first_backoff: RemoteTaskQueue::DEFAULT_BACKOFF,
-    });
-    let queue: &dyn TaskQueue = match &remote {
-        Some(r) => r,
-        None => &embedded,
-    };
-    let report = tick(&store, queue, now).map_err(|e| e.to_string())?;
+    let report = with_task_queue(&store, &config, |queue| tick(&store, queue, now))?.map_err(|e| e.to_string())?;
     if let Some(channel) = &config.failure_channel {
         for failure in &report.to_report {
             if let Err(e) = report_failure(&kv, &SpinHttp, channel, failure) {
