@@ -3,10 +3,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use taskhooks_shared::api::{ApiRequest, Service, ServiceConfig};
+use taskhooks_shared::api::{ApiRequest, Service};
+
+mod common;
 use taskhooks_shared::hawk::{client_header, Outgoing};
 use taskhooks_shared::platform::{FixedClock, MemoryStore};
-use taskhooks_shared::sealed::SealingKey;
 
 const NOW: &str = "2026-11-24T00:00:00Z";
 
@@ -29,16 +30,7 @@ fn signed(method: &str, path: &str, body: &[u8]) -> ApiRequest {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let config = ServiceConfig {
-        root_client_id: "root".into(),
-        root_access_token: Some("secret-token".into()),
-        sealing_key: SealingKey::from_base64("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap(),
-        version: "fuzz".into(),
-        taskcluster: None,
-        failure_channel: None,
-        pulse: None,
-        github_webhook_secret: None,
-    };
+    let config = common::config(None);
     let kv = MemoryStore::default();
     let clock = FixedClock::at(NOW);
     let svc = Service::new(&kv, &clock, &config);

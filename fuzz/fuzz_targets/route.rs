@@ -4,9 +4,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use taskhooks_shared::api::{ApiRequest, Service, ServiceConfig};
+use taskhooks_shared::api::{ApiRequest, Service};
+
+mod common;
 use taskhooks_shared::platform::{FixedClock, MemoryStore};
-use taskhooks_shared::sealed::SealingKey;
 
 const METHODS: [&str; 6] = ["GET", "PUT", "POST", "DELETE", "OPTIONS", "PATCH"];
 
@@ -17,16 +18,7 @@ fuzz_target!(|data: &[u8]| {
     let path = parts.next().unwrap_or_default().to_string();
     let header = parts.next().unwrap_or_default().to_string();
     let body = parts.next().unwrap_or_default().as_bytes().to_vec();
-    let config = ServiceConfig {
-        root_client_id: "root".into(),
-        root_access_token: Some("secret-token".into()),
-        sealing_key: SealingKey::from_base64("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap(),
-        version: "fuzz".into(),
-        taskcluster: None,
-        failure_channel: None,
-        pulse: None,
-        github_webhook_secret: Some("gh".into()),
-    };
+    let config = common::config(Some("gh"));
     let kv = MemoryStore::default();
     let clock = FixedClock::at("2026-11-24T00:00:00Z");
     let mut headers = vec![("host".to_string(), "localhost:3000".to_string()), ("content-type".into(), "application/json".into())];
