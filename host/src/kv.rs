@@ -4,6 +4,20 @@
 //! configuration file (`--runtime-config-file`, Spin's format) can move a store elsewhere:
 //! another SQLite file, or Redis (`type = "redis"`, `url = "redis://..."`), which is how
 //! several hosts share one state, as Spin's Redis key-value backend does.
+//!
+//! Both backends also serve `wasi:keyvalue@0.2.0-draft2` (atomics and batch) with the
+//! semantics of Spin 3's own implementations (`crates/key-value-spin`,
+//! `crates/key-value-redis`), including where they are weaker than the interface reads:
+//! * SQLite compare-and-swap is `UPDATE ... WHERE value = <current>` when `current` found
+//!   a value, but an unconditional upsert when it found none (two writers that both saw
+//!   "absent" both succeed);
+//! * Redis compare-and-swap is WATCH + GET on a connection of its own, then MULTI/SET/EXEC,
+//!   and an EXEC aborted by the WATCH is read as success, exactly as Spin reads it;
+//! * `increment` keeps 8 little-endian bytes of an i64 on SQLite and Redis's decimal
+//!   string (INCRBY) on Redis;
+//! * get-many returns only the keys that exist.
+//!
+//! The components are written for these semantics (`taskhooks_shared::cas`).
 
 use anyhow::{anyhow, bail, Context, Result};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -19,7 +33,26 @@ pub trait KvBackend: Send + Sync {
     fn delete(&self, key: &str) -> Result<()>;
     fn exists(&self, key: &str) -> Result<bool>;
     fn keys(&self) -> Result<Vec<String>>;
+    /// The keys that exist among `keys`, with their values.
+    fn get_many(&self, keys: &[String]) -> Result<Vec<(String, Option<Vec<u8>>)>>;
+    fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<()>;
+    fn delete_many(&self, keys: &[String]) -> Result<()>;
+    /// Adds `delta` to the counter at `key` (absent = 0) atomically; the new value.
+    fn increment(&self, key: &str, delta: i64) -> Result<i64>;
+    /// Starts a compare-and-swap on `key` (`current`, then `swap`).
+    fn new_cas(&self, key: &str) -> Result<Box<dyn CasOp>>;
 }
+
+/// One compare-and-swap, as `wasi:keyvalue/atomics.cas`.
+pub trait CasOp: Send {
+    fn current(&mut self) -> Result<Option<Vec<u8>>>;
+    /// `Ok(false)` when the swap failed because the value changed.
+    fn swap(&mut self, value: &[u8]) -> Result<bool>;
+}
+
+const UPSERT: &str = "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (store, key) DO UPDATE SET value = excluded.value";
+const SELECT: &str = "SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2";
 
 /// A store in one SQLite file (several labels can share a file; rows carry the label).
 pub struct SqliteStore {
@@ -60,19 +93,14 @@ impl SqliteStore {
 impl KvBackend for SqliteStore {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         self.with(|c| {
-            c.prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
+            c.prepare_cached(SELECT)?
                 .query_row(params![self.label, key], |r| r.get(0))
                 .optional()
         })
     }
     fn set(&self, key: &str, value: &[u8]) -> Result<()> {
         self.with(|c| {
-            c.prepare_cached(
-                "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
-            )?
-            .execute(params![self.label, key, value])
-            .map(drop)
+            c.prepare_cached(UPSERT)?.execute(params![self.label, key, value]).map(drop)
         })
     }
     fn delete(&self, key: &str) -> Result<()> {
@@ -91,6 +119,77 @@ impl KvBackend for SqliteStore {
             let rows = stmt.query_map(params![self.label], |r| r.get(0))?;
             rows.collect()
         })
+    }
+    fn get_many(&self, keys: &[String]) -> Result<Vec<(String, Option<Vec<u8>>)>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(SELECT)?;
+            let mut found = Vec::new();
+            for key in keys {
+                if let Some(v) = stmt.query_row(params![self.label, key], |r| r.get::<_, Vec<u8>>(0)).optional()? {
+                    found.push((key.clone(), Some(v)));
+                }
+            }
+            Ok(found)
+        })
+    }
+    fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<()> {
+        let mut conn = self.conn.lock().map_err(|_| anyhow!("key-value connection poisoned"))?;
+        let tx = conn.transaction()?;
+        for (k, v) in entries {
+            tx.prepare_cached(UPSERT)?.execute(params![self.label, k, v])?;
+        }
+        Ok(tx.commit()?)
+    }
+    fn delete_many(&self, keys: &[String]) -> Result<()> {
+        let mut conn = self.conn.lock().map_err(|_| anyhow!("key-value connection poisoned"))?;
+        let tx = conn.transaction()?;
+        for k in keys {
+            tx.prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")?.execute(params![self.label, k])?;
+        }
+        Ok(tx.commit()?)
+    }
+    fn increment(&self, key: &str, delta: i64) -> Result<i64> {
+        let mut conn = self.conn.lock().map_err(|_| anyhow!("key-value connection poisoned"))?;
+        let tx = conn.transaction()?;
+        let current: Option<Vec<u8>> = tx.prepare_cached(SELECT)?.query_row(params![self.label, key], |r| r.get(0)).optional()?;
+        let n = match current {
+            None => 0,
+            // Spin panics on a value that is not 8 bytes; an error says the same more kindly.
+            Some(bytes) => i64::from_le_bytes(bytes.as_slice().try_into().map_err(|_| anyhow!("`{key}` is not a counter"))?),
+        };
+        let next = n.checked_add(delta).ok_or_else(|| anyhow!("`{key}`: counter overflow"))?;
+        tx.prepare_cached(UPSERT)?.execute(params![self.label, key, next.to_le_bytes()])?;
+        tx.commit()?;
+        Ok(next)
+    }
+    fn new_cas(&self, key: &str) -> Result<Box<dyn CasOp>> {
+        Ok(Box::new(SqliteCas { conn: self.conn.clone(), label: self.label.clone(), key: key.to_string(), seen: None }))
+    }
+}
+
+struct SqliteCas {
+    conn: Arc<Mutex<Connection>>,
+    label: String,
+    key: String,
+    seen: Option<Vec<u8>>,
+}
+
+impl CasOp for SqliteCas {
+    fn current(&mut self) -> Result<Option<Vec<u8>>> {
+        let conn = self.conn.lock().map_err(|_| anyhow!("key-value connection poisoned"))?;
+        self.seen = conn.prepare_cached(SELECT)?.query_row(params![self.label, self.key], |r| r.get(0)).optional()?;
+        Ok(self.seen.clone())
+    }
+    fn swap(&mut self, value: &[u8]) -> Result<bool> {
+        let conn = self.conn.lock().map_err(|_| anyhow!("key-value connection poisoned"))?;
+        let rows = match &self.seen {
+            Some(old) => conn
+                .prepare_cached("UPDATE spin_key_value SET value = ?1 WHERE store = ?2 AND key = ?3 AND value = ?4")?
+                .execute(params![value, self.label, self.key, old])?,
+            // As Spin: nothing seen means an unconditional upsert.
+            None => conn.prepare_cached(UPSERT)?.execute(params![self.label, self.key, value])?,
+        };
+        Ok(rows == 1)
     }
 }
 
@@ -155,6 +254,59 @@ impl KvBackend for RedisStore {
             keys.dedup();
             Ok(keys)
         })
+    }
+    fn get_many(&self, keys: &[String]) -> Result<Vec<(String, Option<Vec<u8>>)>> {
+        if keys.is_empty() {
+            return Ok(vec![]);
+        }
+        let values: Vec<Option<Vec<u8>>> = self.with(|c| redis::cmd("MGET").arg(keys).query(c))?;
+        Ok(keys.iter().cloned().zip(values).filter(|(_, v)| v.is_some()).collect())
+    }
+    fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.with(|c| {
+            let mut cmd = redis::cmd("MSET");
+            for (k, v) in entries {
+                cmd.arg(k).arg(v.as_slice());
+            }
+            cmd.query(c)
+        })
+    }
+    fn delete_many(&self, keys: &[String]) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.with(|c| redis::cmd("DEL").arg(keys).query(c))
+    }
+    fn increment(&self, key: &str, delta: i64) -> Result<i64> {
+        self.with(|c| redis::cmd("INCRBY").arg(key).arg(delta).query(c))
+    }
+    /// A connection of its own, as Spin's: WATCH is scoped to a connection.
+    fn new_cas(&self, key: &str) -> Result<Box<dyn CasOp>> {
+        let conn = self.client.get_connection().context("connecting to Redis")?;
+        Ok(Box::new(RedisCas { conn, key: key.to_string() }))
+    }
+}
+
+struct RedisCas {
+    conn: redis::Connection,
+    key: String,
+}
+
+impl CasOp for RedisCas {
+    fn current(&mut self) -> Result<Option<Vec<u8>>> {
+        redis::cmd("WATCH").arg(&self.key).query::<()>(&mut self.conn)?;
+        Ok(redis::cmd("GET").arg(&self.key).query(&mut self.conn)?)
+    }
+    /// MULTI/SET/EXEC read into `()` as Spin reads it, so an EXEC that the WATCH aborted
+    /// (a nil reply) counts as success here exactly when it does under Spin.
+    fn swap(&mut self, value: &[u8]) -> Result<bool> {
+        let result: redis::RedisResult<()> = redis::pipe().atomic().set(&self.key, value).query(&mut self.conn);
+        redis::cmd("UNWATCH").query::<()>(&mut self.conn)?;
+        result?;
+        Ok(true)
     }
 }
 
@@ -303,6 +455,76 @@ mod tests {
         server.kill().unwrap();
         server.wait().unwrap();
         assert!(a.get("after").is_err(), "no Redis: an error, not a wrong answer");
+    }
+
+    /// The `wasi:keyvalue` operations as Spin's backends behave, checked on either backend.
+    fn atomics_and_batches_as_spin_has_them(s: Arc<dyn KvBackend>) {
+        s.set("a", b"1").unwrap();
+        s.set("b", b"2").unwrap();
+        let got = s.get_many(&["a".into(), "missing".into(), "b".into()]).unwrap();
+        assert_eq!(got, vec![("a".into(), Some(b"1".to_vec())), ("b".into(), Some(b"2".to_vec()))], "only the keys that exist");
+        s.set_many(&[("c".into(), b"3".to_vec()), ("d".into(), b"4".to_vec())]).unwrap();
+        s.delete_many(&["a".into(), "c".into()]).unwrap();
+        assert_eq!((s.exists("a").unwrap(), s.exists("c").unwrap(), s.exists("d").unwrap()), (false, false, true));
+
+        // Increments from many threads at once are all kept.
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let s = s.clone();
+                std::thread::spawn(move || (0..50).for_each(|_| drop(s.increment("n", 1).unwrap())))
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(s.increment("n", 0).unwrap(), 400);
+        assert_eq!(s.increment("n", -10).unwrap(), 390);
+
+        // A value changed between `current` and `swap` fails the swap (SQLite), or is
+        // overwritten by it while reported as... whatever the Redis client reads: the
+        // value afterwards tells.
+        let mut first = s.new_cas("doc").unwrap();
+        assert_eq!(first.current().unwrap(), None);
+        assert!(first.swap(b"v1").unwrap(), "absent: an upsert");
+        let mut stale = s.new_cas("doc").unwrap();
+        assert_eq!(stale.current().unwrap().as_deref(), Some(&b"v1"[..]));
+        let mut fresh = s.new_cas("doc").unwrap();
+        fresh.current().unwrap();
+        assert!(fresh.swap(b"v2").unwrap());
+        let reported = stale.swap(b"lost").unwrap();
+        assert_eq!(s.get("doc").unwrap().as_deref(), Some(&b"v2"[..]), "a stale swap never lands");
+        assert!(!reported || s.get("doc").unwrap().as_deref() != Some(&b"lost"[..]));
+        // A deleted key fails a swap that saw it.
+        let mut seen = s.new_cas("doc").unwrap();
+        seen.current().unwrap();
+        s.delete("doc").unwrap();
+        seen.swap(b"back").unwrap();
+        assert_eq!(s.get("doc").unwrap(), None, "a delete is not undone by a swap that read before it");
+    }
+
+    #[test]
+    fn sqlite_atomics_and_batches() {
+        let dir = std::env::temp_dir().join(format!("taskhooks-kv-atomics-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let stores = KvStores::open(["default".to_string()], &RuntimeConfig::default(), &dir, &dir).unwrap();
+        let s = stores.get("default").unwrap();
+        atomics_and_batches_as_spin_has_them(s.clone());
+        s.set("text", b"not a counter").unwrap();
+        assert!(s.increment("text", 1).is_err());
+        // Spin's SQLite counter bytes: 8 little-endian bytes.
+        assert_eq!(s.get("n").unwrap().unwrap(), 390i64.to_le_bytes().to_vec());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn redis_atomics_and_batches() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut server = redis_server(port);
+        let cfg: RuntimeConfig = toml::from_str(&format!("[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:{port}/0\"\n")).unwrap();
+        let dir = std::env::temp_dir();
+        let s = KvStores::open(["default".to_string()], &cfg, &dir, &dir).unwrap().get("default").unwrap();
+        atomics_and_batches_as_spin_has_them(s.clone());
+        assert_eq!(s.get("n").unwrap().unwrap(), b"390".to_vec(), "Redis keeps INCRBY's decimal string");
+        server.kill().unwrap();
+        server.wait().unwrap();
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! interfaces, and per component an `InstancePre` so each request or tick gets a fresh,
 //! cheaply created instance (as Spin does).
 
-use crate::kv::{KvBackend, KvStores};
+use crate::kv::{CasOp, KvBackend, KvStores};
 use crate::manifest::Manifest;
 use crate::outbound::OutboundPolicy;
 use crate::variables::{AppVariables, ComponentVariables};
@@ -20,7 +20,11 @@ mod bindings {
         path: "wit",
         world: "taskhooks:host/spin-platform",
         imports: { default: trappable },
-        with: { "fermyon:spin/key-value.store": crate::runtime::KvHandle },
+        with: {
+            "fermyon:spin/key-value.store": crate::runtime::KvHandle,
+            "wasi:keyvalue/store.bucket": crate::runtime::BucketHandle,
+            "wasi:keyvalue/atomics.cas": crate::runtime::CasHandle,
+        },
     });
 }
 
@@ -33,9 +37,28 @@ pub mod cron_bindings {
 }
 
 use bindings::fermyon::spin::{key_value, variables};
+use bindings::wasi::keyvalue::{atomics, batch, store as wasi_store};
 
 /// An open key-value store, as handed to a guest.
 pub struct KvHandle(Arc<dyn KvBackend>);
+
+/// The same stores through `wasi:keyvalue` (Spin 3 serves both interfaces on one data set).
+pub struct BucketHandle(Arc<dyn KvBackend>);
+
+/// A compare-and-swap in progress: the key, and the backend's state for it.
+pub struct CasHandle {
+    backend: Arc<dyn KvBackend>,
+    key: String,
+    op: Box<dyn CasOp>,
+}
+
+/// Spin's cap on any buffered read result (`spin_world::MAX_HOST_BUFFERED_BYTES`): a
+/// larger answer is an error, as under `spin up`.
+const MAX_HOST_BUFFERED_BYTES: usize = 128 << 20;
+
+fn over_cap(bytes: usize) -> Option<String> {
+    (bytes > MAX_HOST_BUFFERED_BYTES).then(|| format!("query result exceeds limit of {MAX_HOST_BUFFERED_BYTES} bytes"))
+}
 
 /// What one component may see and do, fixed at start-up.
 pub struct ComponentEnv {
@@ -141,6 +164,119 @@ impl key_value::HostStore for HostState {
     }
 }
 
+fn wasi_error(e: anyhow::Error) -> wasi_store::Error {
+    eprintln!("taskhooks: key-value error: {e:#}");
+    wasi_store::Error::Other(e.to_string())
+}
+
+fn capped_value(v: Option<Vec<u8>>) -> Result<Option<Vec<u8>>, wasi_store::Error> {
+    match over_cap(v.as_ref().map_or(0, Vec::len)) {
+        Some(msg) => Err(wasi_store::Error::Other(msg)),
+        None => Ok(v),
+    }
+}
+
+impl wasi_store::Host for HostState {
+    fn open(&mut self, identifier: String) -> wasmtime::Result<Result<Resource<BucketHandle>, wasi_store::Error>> {
+        match self.env.stores.get(&identifier) {
+            Some(store) => Ok(Ok(self.table.push(BucketHandle(store.clone()))?)),
+            None => Ok(Err(wasi_store::Error::AccessDenied)),
+        }
+    }
+}
+
+impl wasi_store::HostBucket for HostState {
+    fn get(&mut self, b: Resource<BucketHandle>, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, wasi_store::Error>> {
+        Ok(self.table.get(&b)?.0.get(&key).map_err(wasi_error).and_then(capped_value))
+    }
+    fn set(&mut self, b: Resource<BucketHandle>, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), wasi_store::Error>> {
+        Ok(self.table.get(&b)?.0.set(&key, &value).map_err(wasi_error))
+    }
+    fn delete(&mut self, b: Resource<BucketHandle>, key: String) -> wasmtime::Result<Result<(), wasi_store::Error>> {
+        Ok(self.table.get(&b)?.0.delete(&key).map_err(wasi_error))
+    }
+    fn exists(&mut self, b: Resource<BucketHandle>, key: String) -> wasmtime::Result<Result<bool, wasi_store::Error>> {
+        Ok(self.table.get(&b)?.0.exists(&key).map_err(wasi_error))
+    }
+    /// As Spin: every key at once; a cursor is an error.
+    fn list_keys(&mut self, b: Resource<BucketHandle>, cursor: Option<String>) -> wasmtime::Result<Result<wasi_store::KeyResponse, wasi_store::Error>> {
+        if cursor.is_some() {
+            return Ok(Err(wasi_store::Error::Other("list_keys: cursor not supported".into())));
+        }
+        Ok(self.table.get(&b)?.0.keys().map_err(wasi_error).and_then(|keys| {
+            match over_cap(keys.iter().map(|k| k.len() + std::mem::size_of::<String>()).sum()) {
+                Some(msg) => Err(wasi_store::Error::Other(msg)),
+                None => Ok(wasi_store::KeyResponse { keys, cursor: None }),
+            }
+        }))
+    }
+    fn drop(&mut self, b: Resource<BucketHandle>) -> wasmtime::Result<()> {
+        self.table.delete(b)?;
+        Ok(())
+    }
+}
+
+impl batch::Host for HostState {
+    fn get_many(&mut self, b: Resource<BucketHandle>, keys: Vec<String>) -> wasmtime::Result<Result<Vec<(String, Option<Vec<u8>>)>, wasi_store::Error>> {
+        Ok(self.table.get(&b)?.0.get_many(&keys).map_err(wasi_error).and_then(|found| {
+            let bytes = found.iter().map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len)).sum();
+            match over_cap(bytes) {
+                Some(msg) => Err(wasi_store::Error::Other(msg)),
+                None => Ok(found),
+            }
+        }))
+    }
+    fn set_many(&mut self, b: Resource<BucketHandle>, entries: Vec<(String, Vec<u8>)>) -> wasmtime::Result<Result<(), wasi_store::Error>> {
+        Ok(self.table.get(&b)?.0.set_many(&entries).map_err(wasi_error))
+    }
+    fn delete_many(&mut self, b: Resource<BucketHandle>, keys: Vec<String>) -> wasmtime::Result<Result<(), wasi_store::Error>> {
+        Ok(self.table.get(&b)?.0.delete_many(&keys).map_err(wasi_error))
+    }
+}
+
+impl atomics::Host for HostState {
+    fn increment(&mut self, b: Resource<BucketHandle>, key: String, delta: i64) -> wasmtime::Result<Result<i64, wasi_store::Error>> {
+        Ok(self.table.get(&b)?.0.increment(&key, delta).map_err(wasi_error))
+    }
+
+    /// As Spin: a failed swap hands back a fresh compare-and-swap on the same key whose
+    /// `current` has already been read.
+    fn swap(&mut self, c: Resource<CasHandle>, value: Vec<u8>) -> wasmtime::Result<Result<(), atomics::CasError>> {
+        let mut cas = self.table.delete(c)?;
+        match cas.op.swap(&value) {
+            Ok(true) => Ok(Ok(())),
+            Ok(false) => {
+                let retry = cas.backend.new_cas(&cas.key).and_then(|mut op| op.current().map(|_| op));
+                match retry {
+                    Ok(op) => {
+                        let handle = self.table.push(CasHandle { backend: cas.backend, key: cas.key, op })?;
+                        Ok(Err(atomics::CasError::CasFailed(handle)))
+                    }
+                    Err(e) => Ok(Err(atomics::CasError::StoreError(wasi_error(e)))),
+                }
+            }
+            Err(e) => Ok(Err(atomics::CasError::StoreError(wasi_error(e)))),
+        }
+    }
+}
+
+impl atomics::HostCas for HostState {
+    fn new(&mut self, b: Resource<BucketHandle>, key: String) -> wasmtime::Result<Result<Resource<CasHandle>, wasi_store::Error>> {
+        let backend = self.table.get(&b)?.0.clone();
+        match backend.new_cas(&key) {
+            Ok(op) => Ok(Ok(self.table.push(CasHandle { backend, key, op })?)),
+            Err(e) => Ok(Err(wasi_error(e))),
+        }
+    }
+    fn current(&mut self, c: Resource<CasHandle>) -> wasmtime::Result<Result<Option<Vec<u8>>, wasi_store::Error>> {
+        Ok(self.table.get_mut(&c)?.op.current().map_err(wasi_error).and_then(capped_value))
+    }
+    fn drop(&mut self, c: Resource<CasHandle>) -> wasmtime::Result<()> {
+        self.table.delete(c)?;
+        Ok(())
+    }
+}
+
 fn kv_error(e: anyhow::Error) -> key_value::Error {
     eprintln!("taskhooks: key-value error: {e:#}");
     key_value::Error::Other(e.to_string())
@@ -222,6 +358,9 @@ impl App {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(|e| anyhow!(e))?;
         key_value::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(|e| anyhow!(e))?;
         variables::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(|e| anyhow!(e))?;
+        wasi_store::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(|e| anyhow!(e))?;
+        atomics::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(|e| anyhow!(e))?;
+        batch::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(|e| anyhow!(e))?;
         cron_bindings::fermyon::spin_cron::cron_types::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| anyhow!(e))?;
 

@@ -4,10 +4,13 @@
 //! idempotency on an identical definition, 409 on a different one, and the scope
 //! requirement checked against the creator's scopes.
 //!
-//! Keys: `task/<taskId>` holds `{task, status}`; `taskgroup/<taskGroupId>/<taskId>` marks
-//! group membership for `listTaskGroup` (one key per member, so concurrent creates never
-//! lose one).
+//! Keys (`crate::layout`): `task/<taskId>` holds `{task, status}`; a task group's members
+//! are numbered with `increment` (`taskgroupseq/<group>`, `taskgroup/<group>/<n>`), so
+//! concurrent creates never lose one and `listTaskGroup` reads only its group. Each task
+//! goes into the expiry bucket of its `expires` day, with its group entry.
 
+use crate::expiry::{self, Expiring};
+use crate::layout;
 use crate::platform::KeyValue;
 use crate::queue::create_task_requirement;
 use crate::render::iso_time;
@@ -123,7 +126,7 @@ pub struct EmbeddedQueue<'a> {
 
 impl EmbeddedQueue<'_> {
     fn read(&self, task_id: &str) -> Result<Option<Value>, StorageError> {
-        let key = format!("task/{task_id}");
+        let key = layout::task(task_id);
         match self.kv.get(&key)? {
             None => Ok(None),
             Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| StorageError::Corrupt { key, reason: e.to_string() }),
@@ -163,19 +166,33 @@ impl EmbeddedQueue<'_> {
         if expires < deadline {
             return Err(QueueRefusal::input("`expires` cannot be before `deadline`").into());
         }
-        if let Some(existing) = self.read(task_id)? {
+        let answer = |existing: &Value| -> Result<Value, CreateTaskError> {
             if existing["task"] == Value::Object(t.clone()) {
                 return Ok(json!({"status": existing["status"]}));
             }
-            return Err(QueueRefusal { status: 409, code: "RequestConflict", message: format!("taskId `{task_id}` already used by another task") }.into());
+            Err(QueueRefusal { status: 409, code: "RequestConflict", message: format!("taskId `{task_id}` already used by another task") }.into())
+        };
+        if let Some(existing) = self.read(task_id)? {
+            return answer(&existing);
         }
         let status = status(task_id, &t);
         let group = t["taskGroupId"].as_str().unwrap_or(task_id).to_string();
         let record = json!({"task": t, "status": status});
         // Membership first: a task is never stored without being listable in its group.
-        self.kv.set(&format!("taskgroup/{group}/{task_id}"), b"").map_err(StorageError::from)?;
-        self.kv.set(&format!("task/{task_id}"), &serde_json::to_vec(&record).expect("serialises")).map_err(StorageError::from)?;
-        Ok(json!({"status": status}))
+        let member = self.kv.increment(&layout::task_group_seq(&group), 1).map_err(StorageError::from)?;
+        self.kv.set(&layout::task_group_member(&group, member), task_id.as_bytes()).map_err(StorageError::from)?;
+        expiry::schedule(self.kv, expires, &Expiring::Task { task_id: task_id.to_string(), task_group_id: group, member })?;
+        // Created only if still absent (a concurrent create of the same taskId).
+        let bytes = serde_json::to_vec(&record).expect("serialises");
+        let raced = crate::cas::update(self.kv, &layout::task(task_id), |current| match current {
+            None => (Some(bytes.clone()), None),
+            Some(existing) => (None, Some(serde_json::from_slice::<Value>(existing).unwrap_or(Value::Null))),
+        })
+        .map_err(StorageError::from)?;
+        match raced {
+            Some(existing) => answer(&existing),
+            None => Ok(json!({"status": status})),
+        }
     }
 
     pub fn task(&self, task_id: &str) -> Result<Option<Value>, StorageError> {
@@ -188,41 +205,44 @@ impl EmbeddedQueue<'_> {
 
     /// `listTaskGroup`: the group's tasks in taskId order, `limit` at a time.
     pub fn list_task_group(&self, group: &str, offset: usize, limit: usize) -> Result<Option<(Vec<Value>, bool)>, StorageError> {
-        let prefix = format!("taskgroup/{group}/");
-        let mut ids: Vec<String> = self.kv.keys(&prefix)?.into_iter().map(|k| k[prefix.len()..].to_string()).collect();
-        if ids.is_empty() {
-            return Ok(None);
-        }
+        let n = crate::cas::read_counter(self.kv, &layout::task_group_seq(group))?;
+        let slots: Vec<String> = (1..=n).map(|i| layout::task_group_member(group, i)).collect();
+        let mut ids: Vec<String> = crate::cas::get_many(self.kv, &slots)?.into_iter().flatten().filter_map(|b| String::from_utf8(b).ok()).collect();
         ids.sort();
-        let more = ids.len() > offset + limit;
-        let mut tasks = Vec::new();
-        for id in ids.iter().skip(offset).take(limit) {
-            if let Some(r) = self.read(id)? {
-                tasks.push(json!({"status": r["status"], "task": r["task"]}));
+        ids.dedup();
+        let keys: Vec<String> = ids.iter().map(|id| layout::task(id)).collect();
+        let mut records = Vec::new();
+        for (key, value) in keys.iter().zip(crate::cas::get_many(self.kv, &keys)?) {
+            if let Some(bytes) = value {
+                records.push(serde_json::from_slice::<Value>(&bytes).map_err(|e| StorageError::Corrupt { key: key.clone(), reason: e.to_string() })?);
             }
         }
+        if records.is_empty() {
+            return Ok(None);
+        }
+        let more = records.len() > offset.saturating_add(limit);
+        let tasks = records.iter().skip(offset).take(limit).map(|r| json!({"status": r["status"], "task": r["task"]})).collect();
         Ok(Some((tasks, more)))
     }
 
-    /// Deletes tasks whose `expires` has passed, with their task-group entries, as the
-    /// Queue expires them (the timer's daily pass); returns how many went. Without it
-    /// the store, and with it every key listing, would only grow.
-    pub fn prune_expired(&self, now: DateTime<Utc>) -> Result<usize, StorageError> {
-        let mut pruned = 0;
-        for key in self.kv.keys("task/")? {
-            let task_id = &key["task/".len()..];
-            let Some(record) = self.read(task_id)? else { continue };
-            let task = &record["task"];
-            let expired = task["expires"].as_str().and_then(|t| t.parse::<DateTime<Utc>>().ok()).is_some_and(|t| t < now);
-            if expired {
-                if let Some(group) = task["taskGroupId"].as_str() {
-                    self.kv.delete(&format!("taskgroup/{group}/{task_id}"))?;
-                }
-                self.kv.delete(&key)?;
-                pruned += 1;
+    /// The daily pass's part for one task from an expiry bucket: deleted with its group
+    /// entry once its `expires` has passed, as the Queue expires tasks; the group's counter
+    /// goes with its last entry.
+    pub fn expire_task(&self, task_id: &str, group: &str, member: i64, now: DateTime<Utc>) -> Result<bool, StorageError> {
+        if let Some(record) = self.read(task_id)? {
+            let expires = record["task"]["expires"].as_str().and_then(|t| t.parse::<DateTime<Utc>>().ok());
+            if expires.is_none_or(|t| t >= now) {
+                return Ok(false);
             }
         }
-        Ok(pruned)
+        self.kv.delete(&layout::task(task_id))?;
+        self.kv.delete(&layout::task_group_member(group, member))?;
+        let n = crate::cas::read_counter(self.kv, &layout::task_group_seq(group))?;
+        let slots: Vec<String> = (1..=n).map(|i| layout::task_group_member(group, i)).collect();
+        if crate::cas::get_many(self.kv, &slots)?.iter().all(Option::is_none) {
+            self.kv.delete(&layout::task_group_seq(group))?;
+        }
+        Ok(true)
     }
 }
 
@@ -257,11 +277,14 @@ mod tests {
         let q = EmbeddedQueue { kv: &kv };
         q.create_task(ID, &task("2026-11-23T12:00:00.000Z"), &all(), now()).unwrap();
         let expires: DateTime<Utc> = q.task(ID).unwrap().unwrap()["expires"].as_str().unwrap().parse().unwrap();
-        assert_eq!(q.prune_expired(expires - chrono::Duration::seconds(1)).unwrap(), 0);
+        let bucket = crate::expiry::bucket(&kv, &crate::expiry::day_of(expires + chrono::Duration::days(1))).unwrap();
+        assert_eq!(bucket, vec![Expiring::Task { task_id: ID.into(), task_group_id: ID.into(), member: 1 }], "in its expiry day's bucket");
+        assert!(!q.expire_task(ID, ID, 1, expires - chrono::Duration::seconds(1)).unwrap());
         assert!(q.task(ID).unwrap().is_some());
-        assert_eq!(q.prune_expired(expires + chrono::Duration::seconds(1)).unwrap(), 1);
+        assert!(q.expire_task(ID, ID, 1, expires + chrono::Duration::seconds(1)).unwrap());
         assert_eq!(q.task(ID).unwrap(), None);
-        assert!(kv.keys("taskgroup/").unwrap().is_empty());
+        assert!(kv.keys_with_prefix("taskgroup").is_empty(), "entry and counter gone");
+        assert!(q.list_task_group(ID, 0, 10).unwrap().is_none());
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //!
 //! The Queue is a trait so the same pipeline runs against the embedded queue (standalone)
 //! and a remote Taskcluster deployment. Every attempt that reaches rendering is recorded
-//! in lastFires, keyed by its time as well as its taskId, so a retry of the same taskId
-//! is a second record rather than a collision (upstream quirk §7.4, fixed).
+//! in lastFires under a sequence number of its own, so a retry of the same taskId is a
+//! second record rather than a collision (upstream quirk §7.4, fixed).
 
 use crate::embedded_queue::{CreateTaskError, EmbeddedQueue};
 use crate::model::{FireResult, HookRecord, LastFire};
@@ -74,6 +74,9 @@ pub struct FireOptions {
     /// task's `created` is still the attempt time, so a late tick is not refused by the
     /// Queue's 15-minute `created` window (upstream quirk §15.11, fixed).
     pub scheduled_for: Option<DateTime<Utc>>,
+    /// The lastFires sequence number to record at (a retry of the same message keeps one
+    /// record); `None`: a new one.
+    pub record_at: Option<i64>,
 }
 
 /// The lastFires text of a Queue failure (SPEC §6.6): the error as the client library
@@ -134,6 +137,7 @@ pub fn fire(
             error: error.chars().take(MAX_ERROR_CHARS).collect(),
         },
         now.timestamp_millis(),
+        options.record_at,
     )?;
     Ok(outcome)
 }
@@ -176,7 +180,7 @@ mod tests {
         let ctx = FireContext { fired_by: FiredBy::Schedule, payload: None, client_id: None };
         let slot: DateTime<Utc> = "2026-11-23T12:00:00Z".parse().unwrap();
         let late = slot + chrono::Duration::minutes(20);
-        let scheduled = FireOptions { conflict_means_created: true, scheduled_for: Some(slot) };
+        let scheduled = FireOptions { conflict_means_created: true, scheduled_for: Some(slot), record_at: None };
         let id = hook.next_task_id.clone();
         assert_eq!(fire(&store, &queue, &hook, &ctx, &id, late, scheduled).unwrap(), FireOutcome::Created { task_id: id.clone() });
         let task = EmbeddedQueue { kv: &kv }.task(&id).unwrap().unwrap();
@@ -190,7 +194,7 @@ mod tests {
         assert!(matches!(unscheduled, FireOutcome::QueueFailed(QueueError::Api { status: 409, .. })), "{unscheduled:?}");
         let g = crate::ids::HookGroupId::new("g").unwrap();
         let h = crate::ids::HookId::new("h").unwrap();
-        let (fires, _) = store.fires(&g, &h, 0, 10).unwrap();
+        let (fires, _) = store.fires(&g, &h, None, 10).unwrap();
         assert_eq!(fires.len(), 3, "every attempt recorded, none colliding");
         assert_eq!(fires.iter().filter(|f| f.result == FireResult::Success).count(), 2);
     }

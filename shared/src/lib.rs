@@ -17,12 +17,15 @@
 
 pub mod api;
 pub mod auth;
+pub mod cas;
 pub mod error;
+pub mod expiry;
 pub mod fire;
 pub mod github;
 pub mod hawk;
 pub mod embedded_queue;
 pub mod ids;
+pub mod layout;
 pub mod model;
 pub mod notify;
 pub mod pulse;

@@ -1,24 +1,24 @@
 //! The timer's tick (SPEC §7): fire every hook whose next scheduled date has come, once.
 //!
-//! Index: `due/<YYYY-MM-DDTHH>` holds the hooks whose next scheduled date falls in that
-//! UTC hour, so a tick reads only the hours since the last tick (a point read each; Spin's
-//! key-value store has no range scans) and then only the hooks in them. `timer/cursor` is
-//! the first hour not yet finished.
+//! Index: 168 documents `due/<hour of the week>` (`crate::layout`), each holding the hooks
+//! whose next scheduled date falls in that hour of some week, with that date. A tick reads
+//! the documents of the hours since the last tick (`timer/cursor`), normally one, and only
+//! the hooks in them that are due: its cost is what is due, not how many hooks exist or
+//! what the store has kept. The documents exist from the store's set-up and are only ever
+//! changed by compare-and-swap, so no entry is lost to a concurrent writer.
 //!
 //! Exactly once without transactions: a scheduled fire uses the hook's `nextTaskId`, and a
 //! 409 from the Queue on it counts as created. A tick that dies after creating the task
 //! but before storing the next `nextTaskId` leaves the hook due, and the next tick's
 //! attempt finds the task already there; two ticks at once both try the same taskId and
-//! only one task exists. The new hour's index entry is written before the hook moves on,
-//! and an hour's document is dropped only once all its hooks moved, so a crash anywhere
-//! leaves every hook findable.
-//!
-//! An index document is read-modify-written, so two concurrent writes (a tick and an API
-//! update, two API updates) can lose an entry; `rebuild_index` (run daily by the timer)
-//! re-adds every scheduled hook.
+//! only one task exists. Every write that moves a hook adds its new index entry first, so
+//! a crash anywhere leaves every hook findable; an entry that outlived its hook's move is
+//! dropped by the tick that finds it.
 
+use crate::cas;
 use crate::fire::{fire, FireOptions, FireOutcome, TaskQueue};
 use crate::ids::{nice_slugid, HookGroupId, HookId};
+use crate::layout;
 use crate::model::HookRecord;
 use crate::notify::FailureReport;
 use crate::platform::KeyValue;
@@ -26,85 +26,67 @@ use crate::render::{iso_time, FireContext, FiredBy};
 use crate::schedule::Schedule;
 use crate::store::{StorageError, Store};
 use chrono::{DateTime, Duration, DurationRound, Utc};
+use std::collections::BTreeMap;
 
-const CURSOR_KEY: &str = "timer/cursor";
+/// A slot document: hook ref -> its next scheduled date (ms).
+type Slot = BTreeMap<String, i64>;
+
 /// How far back the very first tick looks.
 const FIRST_TICK_LOOKBACK_HOURS: i64 = 24;
 
 fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
-    t.duration_trunc(Duration::hours(1)).expect("an hour divides any UTC time")
-}
-
-fn bucket_key(hour: DateTime<Utc>) -> String {
-    format!("due/{}", hour.format("%Y-%m-%dT%H"))
-}
-
-fn hook_ref(g: &str, h: &str) -> String {
-    format!("{g}/{}", h.replace('%', "%25").replace('/', "%2F"))
-}
-
-fn parse_ref(r: &str) -> Option<(HookGroupId, HookId)> {
-    let (g, h) = r.split_once('/')?;
-    let h = percent_encoding::percent_decode_str(h).decode_utf8().ok()?;
-    Some((HookGroupId::new(g).ok()?, HookId::new(&h).ok()?))
+    // Only dates past chrono's range (never a scheduled date) fail to truncate.
+    t.duration_trunc(Duration::hours(1)).unwrap_or(t)
 }
 
 fn read_cursor(kv: &dyn KeyValue) -> Result<Option<DateTime<Utc>>, StorageError> {
-    Ok(kv.get(CURSOR_KEY)?.and_then(|b| String::from_utf8(b).ok()).and_then(|s| s.parse::<DateTime<Utc>>().ok()))
-}
-
-fn read_bucket(kv: &dyn KeyValue, key: &str) -> Result<Vec<String>, StorageError> {
-    match kv.get(key)? {
-        None => Ok(vec![]),
-        Some(b) => serde_json::from_slice(&b).map_err(|e| StorageError::Corrupt { key: key.into(), reason: e.to_string() }),
-    }
+    Ok(kv.get(layout::TIMER_CURSOR)?.and_then(|b| String::from_utf8(b).ok()).and_then(|s| s.parse::<DateTime<Utc>>().ok()))
 }
 
 fn parse_date(hook: &HookRecord) -> Option<DateTime<Utc>> {
     hook.next_scheduled_date.parse().ok()
 }
 
-/// Adds a scheduled hook to the index hour of its next scheduled date.
+fn hook_ref(hook: &HookRecord) -> String {
+    layout::hook_ref(&hook.definition.hook_group_id, &hook.definition.hook_id)
+}
+
+/// The slot a scheduled hook belongs in: its next date's hour, or, for a hook already
+/// overdue for an hour the ticks have passed, the cursor's hour, which the next tick
+/// reads.
+fn slot_of(next: DateTime<Utc>, floor: Option<DateTime<Utc>>) -> String {
+    layout::due_slot(floor.map_or(hour_of(next), |floor| hour_of(next).max(floor)))
+}
+
+/// Adds a scheduled hook to the index slot of its next scheduled date.
 pub fn index_hook(kv: &dyn KeyValue, hook: &HookRecord) -> Result<(), StorageError> {
     index_many(kv, [hook])
 }
 
-/// Adds scheduled hooks to the index hours of their next dates, reading and writing each
-/// hour's document once however many hooks go into it.
-///
-/// A hook already overdue for an hour the ticks have passed (the cursor) goes into the
-/// cursor's hour, which the next tick reads: an entry lost and then repaired after its
-/// hour still fires.
+/// Adds scheduled hooks to the slots of their next dates, one compare-and-swap per slot
+/// however many hooks go into it.
 fn index_many<'h>(kv: &dyn KeyValue, hooks: impl IntoIterator<Item = &'h HookRecord>) -> Result<(), StorageError> {
     let floor = read_cursor(kv)?;
-    let mut by_hour: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    let mut by_slot: BTreeMap<String, Vec<(String, i64)>> = BTreeMap::new();
     for hook in hooks {
         if let Some(next) = parse_date(hook).filter(|_| !hook.definition.schedule.is_empty()) {
-            let hour = floor.map_or(hour_of(next), |floor| hour_of(next).max(floor));
-            by_hour.entry(bucket_key(hour)).or_default().push(hook_ref(&hook.definition.hook_group_id, &hook.definition.hook_id));
+            by_slot.entry(slot_of(next, floor)).or_default().push((hook_ref(hook), next.timestamp_millis()));
         }
     }
-    for (key, refs) in by_hour {
-        let mut entries = read_bucket(kv, &key)?;
-        let known: std::collections::HashSet<String> = entries.iter().cloned().collect();
-        let before = entries.len();
-        entries.extend(refs.into_iter().filter(|r| !known.contains(r)));
-        if entries.len() != before {
-            kv.set(&key, &serde_json::to_vec(&entries).expect("serialises"))?;
-        }
+    for (key, entries) in by_slot {
+        cas::update_json(kv, &key, |slot: &mut Slot| slot.extend(entries.iter().cloned()))?;
     }
     Ok(())
 }
 
-/// Re-adds every scheduled hook to the index (repairs entries lost to concurrent writes).
-pub fn rebuild_index(store: &Store<'_>) -> Result<usize, StorageError> {
-    let mut hooks = Vec::new();
-    for group in store.hook_groups()? {
-        let Ok(g) = HookGroupId::new(&group) else { continue };
-        hooks.extend(store.hooks_in_group(&g)?.into_iter().filter(|h| !h.definition.schedule.is_empty()));
-    }
-    index_many(store.kv, &hooks)?;
-    Ok(hooks.len())
+/// Drops a removed hook's entry (a tick would drop it too, on finding no hook).
+pub fn unindex_hook(kv: &dyn KeyValue, hook: &HookRecord) -> Result<(), StorageError> {
+    let Some(next) = parse_date(hook).filter(|_| !hook.definition.schedule.is_empty()) else { return Ok(()) };
+    let entry = hook_ref(hook);
+    cas::update_json(kv, &slot_of(next, read_cursor(kv)?), |slot: &mut Slot| {
+        slot.remove(&entry);
+    })?;
+    Ok(())
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -122,62 +104,80 @@ pub struct TickReport {
 pub fn tick(store: &Store<'_>, queue: &dyn TaskQueue, now: DateTime<Utc>) -> Result<TickReport, StorageError> {
     let kv = store.kv;
     let now_hour = hour_of(now);
-    let mut hour = match read_cursor(kv)? {
+    let first = match read_cursor(kv)? {
         Some(cursor) => cursor.min(now_hour),
         None => now_hour - Duration::hours(FIRST_TICK_LOOKBACK_HOURS),
     };
+    // Each slot once, even after a week without ticks.
+    let mut hour = first.max(now_hour - Duration::hours(layout::DUE_SLOTS - 1));
     let mut report = TickReport::default();
     while hour <= now_hour {
-        let key = bucket_key(hour);
-        let entries = read_bucket(kv, &key)?;
-        let mut keep = Vec::new();
-        let mut advanced = Vec::new();
-        for entry in &entries {
-            let Some((g, h)) = parse_ref(entry) else { continue };
-            // Removed hooks, and hooks whose next date moved to a later hour (updated, or
-            // already fired by a concurrent tick), leave this hour. An earlier date is an
-            // overdue hook re-indexed here by a repair: due.
-            let Some(hook) = store.hook(&g, &h)? else { continue };
-            let Some(next) = parse_date(&hook) else { continue };
-            if hook.definition.schedule.is_empty() || hour_of(next) > hour {
-                continue;
-            }
-            if next > now {
-                keep.push(entry.clone());
-                continue;
-            }
-            report.due += 1;
-            let ctx = FireContext { fired_by: FiredBy::Schedule, payload: None, client_id: None };
-            let options = FireOptions { conflict_means_created: true, scheduled_for: Some(next) };
-            match fire(store, queue, &hook, &ctx, &hook.next_task_id, now, options)? {
-                FireOutcome::Created { .. } => report.fired += 1,
-                FireOutcome::Declined => report.declined += 1,
-                FireOutcome::RenderFailed(e) => failed(&mut report, &hook, e, now),
-                FireOutcome::QueueFailed(e) => failed(&mut report, &hook, e.to_string(), now),
-            }
-            advanced.push(advance(hook, now)?);
-        }
-        // A hook that fires more often than hourly moves to a later slot of this same
-        // hour: it stays in this hour's document (`keep`), which the write below stores.
-        for hook in advanced.iter().filter(|h| parse_date(h).is_some_and(|next| hour_of(next) == hour)) {
-            keep.push(hook_ref(&hook.definition.hook_group_id, &hook.definition.hook_id));
-        }
-        // The next hours' index entries first, then the hooks: a crash between the two
-        // leaves hooks due in this hour, whose document is still there.
-        index_many(kv, advanced.iter().filter(|h| parse_date(h).is_none_or(|next| hour_of(next) != hour)))?;
-        for hook in &advanced {
-            store_unless_changed(store, hook)?;
-        }
-        if hour < now_hour {
-            // Everything in a past hour has moved on (or was re-indexed elsewhere first).
-            kv.delete(&key)?;
-        } else if keep != entries {
-            kv.set(&key, &serde_json::to_vec(&keep).expect("serialises"))?;
-        }
+        tick_slot(store, queue, &layout::due_slot(hour), now, &mut report)?;
         hour += Duration::hours(1);
     }
-    kv.set(CURSOR_KEY, iso_time(now_hour).as_bytes())?;
+    kv.set(layout::TIMER_CURSOR, iso_time(now_hour).as_bytes())?;
     Ok(report)
+}
+
+fn tick_slot(store: &Store<'_>, queue: &dyn TaskQueue, key: &str, now: DateTime<Utc>, report: &mut TickReport) -> Result<(), StorageError> {
+    let kv = store.kv;
+    let slot: Slot = cas::read_json(kv, key)?;
+    let now_ms = now.timestamp_millis();
+    // Entries to drop (hook gone, unscheduled, or moved to another slot) and entries whose
+    // date is stale, by the value the slot held: a change made meanwhile stays.
+    let mut stale: Vec<(String, i64, Option<i64>)> = Vec::new();
+    let mut advanced = Vec::new();
+    for (entry, &at_ms) in slot.iter().filter(|(_, &at)| at <= now_ms) {
+        let Some((g, h)) = layout::parse_hook_ref(entry) else { continue };
+        let (Ok(gid), Ok(hid)) = (HookGroupId::new(&g), HookId::new(&h)) else { continue };
+        let hook = store.hook(&gid, &hid)?;
+        let Some(hook) = hook.filter(|h| !h.definition.schedule.is_empty()) else {
+            stale.push((entry.clone(), at_ms, None));
+            continue;
+        };
+        let Some(next) = parse_date(&hook) else { continue };
+        if next > now {
+            // Moved by an update: indexed where its date is now.
+            let same_slot = slot_of(next, None) == key;
+            stale.push((entry.clone(), at_ms, same_slot.then_some(next.timestamp_millis())));
+            continue;
+        }
+        report.due += 1;
+        let ctx = FireContext { fired_by: FiredBy::Schedule, payload: None, client_id: None };
+        let options = FireOptions { conflict_means_created: true, scheduled_for: Some(next), record_at: None };
+        match fire(store, queue, &hook, &ctx, &hook.next_task_id, now, options)? {
+            FireOutcome::Created { .. } => report.fired += 1,
+            FireOutcome::Declined => report.declined += 1,
+            FireOutcome::RenderFailed(e) => failed(report, &hook, e, now),
+            FireOutcome::QueueFailed(e) => failed(report, &hook, e.to_string(), now),
+        }
+        let moved = advance(hook.clone(), now)?;
+        advanced.push((entry.clone(), at_ms, hook, moved));
+    }
+    // The new slots' entries first, then the hooks, then this slot: a crash between
+    // leaves every hook due or indexed where it moved.
+    index_many(kv, advanced.iter().map(|(_, _, _, moved)| moved).filter(|m| slot_of(parse_date(m).unwrap_or(now), None) != key))?;
+    for (_, _, fired, moved) in &advanced {
+        store_unless_changed(store, fired, moved)?;
+    }
+    for (entry, at_ms, _, moved) in &advanced {
+        let next = parse_date(moved).map(|d| d.timestamp_millis());
+        let keep = next.filter(|_| slot_of(parse_date(moved).unwrap_or(now), None) == key);
+        stale.push((entry.clone(), *at_ms, keep));
+    }
+    if !stale.is_empty() {
+        cas::update_json(kv, key, |slot: &mut Slot| {
+            for (entry, seen, keep) in &stale {
+                if slot.get(entry) == Some(seen) {
+                    match keep {
+                        Some(ms) => slot.insert(entry.clone(), *ms),
+                        None => slot.remove(entry),
+                    };
+                }
+            }
+        })?;
+    }
+    Ok(())
 }
 
 fn failed(report: &mut TickReport, hook: &HookRecord, error: String, now: DateTime<Utc>) {
@@ -190,7 +190,7 @@ fn failed(report: &mut TickReport, hook: &HookRecord, error: String, now: DateTi
 /// A fired hook moved to its first slot after `now`, with a fresh `nextTaskId`.
 fn advance(mut hook: HookRecord, now: DateTime<Utc>) -> Result<HookRecord, StorageError> {
     let schedule = Schedule::parse(&hook.definition.schedule).map_err(|e| StorageError::Corrupt {
-        key: format!("hook/{}/{}", hook.definition.hook_group_id, hook.definition.hook_id),
+        key: layout::hook(&hook.definition.hook_group_id, &hook.definition.hook_id),
         reason: e.to_string(),
     })?;
     hook.next_scheduled_date = crate::api::next_scheduled_date(&schedule, now);
@@ -198,22 +198,24 @@ fn advance(mut hook: HookRecord, now: DateTime<Utc>) -> Result<HookRecord, Stora
     Ok(hook)
 }
 
-/// Moves the stored hook to the advanced hook's schedule state, unless an API update
-/// changed its definition since the tick read it (the update set its own schedule state,
-/// which wins). Only the schedule state is taken from the tick's copy: anything else
+/// Moves the stored hook to the advanced hook's schedule state, if it is still in the
+/// state the tick fired (same definition, same `nextTaskId`): an API update made since
+/// set its own schedule state, which wins, and a second tick that fired the same state
+/// moves it once. Only the schedule state is taken from the tick's copy: anything else
 /// changed meanwhile (a reset trigger token) stays as stored.
-fn store_unless_changed(store: &Store<'_>, hook: &HookRecord) -> Result<(), StorageError> {
-    let (Ok(g), Ok(h)) = (HookGroupId::new(&hook.definition.hook_group_id), HookId::new(&hook.definition.hook_id)) else {
+fn store_unless_changed(store: &Store<'_>, fired: &HookRecord, moved: &HookRecord) -> Result<(), StorageError> {
+    let (Ok(g), Ok(h)) = (HookGroupId::new(&fired.definition.hook_group_id), HookId::new(&fired.definition.hook_id)) else {
         return Ok(());
     };
-    match store.hook(&g, &h)? {
-        Some(mut current) if current.definition == hook.definition => {
-            current.next_scheduled_date = hook.next_scheduled_date.clone();
-            current.next_task_id = hook.next_task_id.clone();
-            store.put_hook(&current)
+    store.update_hook(&g, &h, |current| {
+        if current.definition != fired.definition || current.next_task_id != fired.next_task_id {
+            return false;
         }
-        _ => Ok(()),
-    }
+        current.next_scheduled_date.clone_from(&moved.next_scheduled_date);
+        current.next_task_id.clone_from(&moved.next_task_id);
+        true
+    })?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -270,6 +272,10 @@ mod tests {
             };
             index_hook(&self.kv, &hook).unwrap();
             self.store().put_hook(&hook).unwrap();
+            crate::cas::update_json(&self.kv, &layout::hook_index("g"), |s: &mut BTreeMap<String, BTreeMap<String, String>>| {
+                s.entry("g".into()).or_default().insert(id.into(), "t".into());
+            })
+            .unwrap();
             hook
         }
         fn hook(&self, id: &str) -> HookRecord {
@@ -277,7 +283,7 @@ mod tests {
         }
         fn tasks(&self) -> Vec<serde_json::Value> {
             let q = EmbeddedQueue { kv: &self.kv };
-            self.kv.keys("task/").unwrap().iter().map(|k| q.task(&k[5..]).unwrap().unwrap()).collect()
+            self.kv.keys_with_prefix("task/").iter().map(|k| q.task(&k[5..]).unwrap().unwrap()).collect()
         }
     }
 
@@ -307,25 +313,39 @@ mod tests {
     }
 
     #[test]
-    fn a_lost_entry_repaired_after_its_hour_still_fires_and_a_reset_token_survives_the_tick() {
+    fn a_token_reset_during_a_tick_survives_it_and_an_overdue_hook_fires() {
         let w = World::new();
-        w.create("lost", &["0 0 * * * *"], "2026-11-23T12:10:00Z");
+        let hook = w.create("h", &["0 0 * * * *"], "2026-11-23T12:10:00Z");
+        let advanced = advance(hook.clone(), "2026-11-23T13:01:00Z".parse().unwrap()).unwrap();
+        let mut reset = hook.clone();
+        reset.trigger_token = "reset-meanwhile".into();
+        w.store().put_hook(&reset).unwrap();
+        store_unless_changed(&w.store(), &hook, &advanced).unwrap();
+        assert_eq!(w.hook("h").trigger_token, "reset-meanwhile");
+        assert_eq!(w.hook("h").next_scheduled_date, advanced.next_scheduled_date);
+        store_unless_changed(&w.store(), &hook, &advance(hook.clone(), "2026-11-23T13:02:00Z".parse().unwrap()).unwrap()).unwrap();
+        assert_eq!(w.hook("h").next_task_id, advanced.next_task_id, "a second tick of the same state moves it once");
+        // Ticks stopped for hours: the hook fires once, at the next tick.
         assert_eq!(w.tick("2026-11-23T12:30:00Z"), report(0, 0));
-        w.kv.delete("due/2026-11-23T13").unwrap(); // lost to a racing write
-        assert_eq!(w.tick("2026-11-23T14:30:00Z"), report(0, 0), "lost: not found");
-        assert_eq!(rebuild_index(&w.store()).unwrap(), 1);
-        assert!(w.kv.get("due/2026-11-23T14").unwrap().is_some(), "overdue: indexed at the cursor");
-        // A token reset between the tick's read and its write is kept.
-        let mut hook = w.hook("lost");
-        hook.trigger_token = "reset-meanwhile".into();
-        let advanced = advance(hook.clone(), "2026-11-23T14:31:00Z".parse().unwrap()).unwrap();
-        w.store().put_hook(&hook).unwrap();
-        store_unless_changed(&w.store(), &HookRecord { trigger_token: "stale".into(), ..advanced.clone() }).unwrap();
-        assert_eq!(w.hook("lost").trigger_token, "reset-meanwhile");
-        assert_eq!(w.hook("lost").next_scheduled_date, advanced.next_scheduled_date);
-        // Back to the overdue hook: the next tick fires it.
-        w.store().put_hook(&hook).unwrap();
-        assert_eq!(w.tick("2026-11-23T14:45:00Z"), report(1, 1));
+        assert_eq!(w.tick("2026-11-23T16:45:00Z"), report(1, 1));
+        assert_eq!(w.hook("h").next_scheduled_date, "2026-11-23T17:00:00.000Z");
+        assert_eq!(w.tick("2026-11-23T17:00:00Z"), report(1, 1));
+    }
+
+    #[test]
+    fn a_weekly_hook_waits_in_its_slot_for_its_week() {
+        let w = World::new();
+        w.create("weekly", &["0 0 9 * * 1"], "2026-11-23T08:00:00Z"); // Mondays 09:00
+        w.create("hourly", &["0 0 * * * *"], "2026-11-23T08:00:00Z");
+        assert_eq!(w.tick("2026-11-23T09:00:00Z"), report(2, 2));
+        assert_eq!(w.hook("weekly").next_scheduled_date, "2026-11-30T09:00:00.000Z");
+        let slot: Slot = cas::read_json(&w.kv, "due/9").unwrap();
+        assert_eq!(slot.keys().collect::<Vec<_>>(), ["g/weekly"], "still in Monday 09:00, for next week");
+        for day in 0..7 {
+            let at = "2026-11-23T10:00:00Z".parse::<DateTime<Utc>>().unwrap() + Duration::days(day);
+            assert_eq!(w.tick(&iso_time(at)).fired, 1, "only the hourly hook until next Monday");
+        }
+        assert_eq!(w.tick("2026-11-30T09:00:01Z").fired, 2);
     }
 
     #[test]
@@ -352,7 +372,7 @@ mod tests {
         // The dead tick created the task and stopped before moving the hook on.
         let queue = EmbeddedTaskQueue { queue: EmbeddedQueue { kv: &w.kv }, roles: &w.roles };
         let ctx = FireContext { fired_by: FiredBy::Schedule, payload: None, client_id: None };
-        let options = FireOptions { conflict_means_created: true, scheduled_for: Some("2026-11-23T13:00:00Z".parse().unwrap()) };
+        let options = FireOptions { conflict_means_created: true, scheduled_for: Some("2026-11-23T13:00:00Z".parse().unwrap()), record_at: None };
         fire(&w.store(), &queue, &hook, &ctx, &hook.next_task_id, "2026-11-23T13:01:00Z".parse().unwrap(), options).unwrap();
         assert_eq!(w.tick("2026-11-23T13:15:00Z"), report(1, 1));
         assert_eq!(w.tasks().len(), 1, "exactly once");
@@ -363,33 +383,31 @@ mod tests {
     fn two_ticks_reading_the_same_state_create_one_task() {
         let w = World::new();
         w.create("h", &["0 0 * * * *"], "2026-11-23T12:10:00Z");
-        let before: Vec<(String, Vec<u8>)> = w.kv.0.lock().unwrap().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let before: Vec<(String, Vec<u8>)> = w.kv.data.lock().unwrap().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         assert_eq!(w.tick("2026-11-23T13:05:00Z"), report(1, 1));
         // The second tick saw the store as it was before the first one wrote anything
         // (hook, index, cursor), but the task exists now.
         for (k, v) in before.iter().filter(|(k, _)| !k.starts_with("task")) {
             w.kv.set(k, v).unwrap();
         }
-        w.kv.delete(CURSOR_KEY).unwrap();
+        w.kv.delete(layout::TIMER_CURSOR).unwrap();
         assert_eq!(w.tick("2026-11-23T13:06:00Z"), report(1, 1), "the 409 counts as created");
         assert_eq!(w.tasks().len(), 1);
     }
 
     #[test]
-    fn removed_rescheduled_and_lost_hooks() {
+    fn removed_and_rescheduled_hooks() {
         let w = World::new();
         w.create("gone", &["0 0 * * * *"], "2026-11-23T12:10:00Z");
         w.store().delete_hook(&HookGroupId::new("g").unwrap(), &HookId::new("gone").unwrap()).unwrap();
         w.create("moved", &["0 0 * * * *"], "2026-11-23T12:10:00Z");
         // Updated between ticks to a daily schedule: fires at its new slot only.
         w.create("moved", &["0 30 15 * * *"], "2026-11-23T12:20:00Z");
-        w.create("lost", &["0 0 * * * *"], "2026-11-23T12:10:00Z");
-        w.kv.set("due/2026-11-23T13", br#"["g/gone", "g/moved"]"#).unwrap();
-        assert_eq!(w.tick("2026-11-23T13:05:00Z"), report(0, 0), "`lost` dropped out of the index");
-        assert_eq!(rebuild_index(&w.store()).unwrap(), 2);
-        assert_eq!(w.tick("2026-11-23T13:06:00Z"), report(1, 1), "the repair pass finds `lost`");
-        assert_eq!(w.tick("2026-11-23T15:31:00Z"), report(2, 2), "moved at 15:30; lost at 14:00 and 15:00, coalesced");
-        assert_eq!(w.tasks().len(), 3);
+        assert_eq!(w.tick("2026-11-23T13:05:00Z"), report(0, 0));
+        let slot: Slot = cas::read_json(&w.kv, "due/13").unwrap();
+        assert!(slot.is_empty(), "entries of the removed and the moved hook dropped: {slot:?}");
+        assert_eq!(w.tick("2026-11-23T15:31:00Z"), report(1, 1), "moved at 15:30");
+        assert_eq!(w.tasks().len(), 1);
     }
 
     #[test]

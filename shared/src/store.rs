@@ -1,28 +1,19 @@
-//! The typed records the service keeps in the key-value store, and their keys:
+//! The typed records the service keeps, read and written through the key layout of
+//! `crate::layout` (which says which key holds what and which index lists it).
 //!
-//! | key | value |
-//! | --- | --- |
-//! | `hook/<hookGroupId>/<hookId, %-encoded>` | definition, sealed trigger token and nextTaskId, nextScheduledDate |
-//! | `fire/<hookGroupId>/<hookId, %-encoded>/<inverted ms>/<taskId>` | one `LastFire` |
-//! | `client/<clientId>` | a client, its access token sealed |
-//! | `roles` | every role, one document |
-//! | `task/<taskId>`, `taskgroup/...` | the embedded queue's tasks (`crate::embedded_queue`) |
-//!
-//! Lists come from key prefixes rather than index records: Spin's key-value interface has
-//! no compare-and-swap, so a read-modify-write index would lose entries under concurrent
-//! writes, while one key per record never does. The `/` inside a hookId is encoded in
-//! keys so that hook `a`'s prefix never matches hook `a/b`'s records. Fire keys sort
-//! newest first because the time part counts down.
-//!
-//! Roles are one document because every authenticated request needs all of them: one
-//! read instead of a listing plus a read per role. Role edits are rare administrative
-//! calls; two racing edits can lose one (last writer wins).
+//! Every write that depends on what was read is a compare-and-swap (`crate::cas`): an
+//! update applies to the record as it is, so a delete is never undone by a write that read
+//! the record before it, and no index entry is lost to a concurrent writer.
 
 use crate::ids::{HookGroupId, HookId};
 use crate::model::{HookDefinition, HookRecord, LastFire};
+use crate::cas::{self, Claim, IndexDoc};
+use crate::expiry::{self, Expiring};
+use crate::layout;
 use crate::platform::{KeyValue, StoreError};
 use crate::sealed::{SealError, SealingKey};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StorageError {
@@ -71,20 +62,26 @@ struct StoredHook {
     next_scheduled_date: String,
 }
 
-/// Encodes the characters that would make one key a prefix of an unrelated one.
-pub(crate) fn key_part(s: &str) -> String {
-    s.replace('%', "%25").replace('/', "%2F")
+/// How long a recorded fire is kept (SPEC §1.3: a year).
+pub const FIRE_RETENTION_DAYS: i64 = 365;
+
+/// A hook index shard: `{hookGroupId: {hookId: claim token}}`.
+type HookShard = BTreeMap<String, IndexDoc<String>>;
+
+/// What `create_hook` found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created {
+    Created,
+    /// The hook already exists, as stored.
+    Exists(Box<HookRecord>),
 }
 
-fn hook_key(g: &HookGroupId, h: &HookId) -> String {
-    format!("hook/{g}/{}", key_part(h.as_str()))
+/// What `create_role` / `create_client` found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claimed<T> {
+    Created,
+    Exists(T),
 }
-
-fn fires_prefix(g: &HookGroupId, h: &HookId) -> String {
-    format!("fire/{g}/{}/", key_part(h.as_str()))
-}
-
-const ROLES_KEY: &str = "roles";
 
 pub struct Store<'a> {
     pub kv: &'a dyn KeyValue,
@@ -109,143 +106,380 @@ impl Store<'_> {
         self.key.open(key, sealed).map_err(|source| StorageError::Sealed { key: key.to_string(), source })
     }
 
-    pub fn hook(&self, g: &HookGroupId, h: &HookId) -> Result<Option<HookRecord>, StorageError> {
-        let key = hook_key(g, h);
-        let Some(stored) = self.read::<StoredHook>(&key)? else { return Ok(None) };
-        Ok(Some(HookRecord {
-            trigger_token: self.open(&key, &stored.trigger_token)?,
-            next_task_id: self.open(&key, &stored.next_task_id)?,
-            definition: stored.definition,
-            next_scheduled_date: stored.next_scheduled_date,
-        }))
-    }
-
-    pub fn put_hook(&self, hook: &HookRecord) -> Result<(), StorageError> {
-        let d = &hook.definition;
-        let (g, h) = (HookGroupId::new(&d.hook_group_id), HookId::new(&d.hook_id));
-        let (Ok(g), Ok(h)) = (g, h) else {
-            return Err(StorageError::Corrupt { key: format!("hook/{}/{}", d.hook_group_id, d.hook_id), reason: "invalid ids".into() });
-        };
-        let key = hook_key(&g, &h);
+    fn seal_hook(&self, hook: &HookRecord) -> Vec<u8> {
+        let key = layout::hook(&hook.definition.hook_group_id, &hook.definition.hook_id);
         let stored = StoredHook {
             definition: hook.definition.clone(),
             trigger_token: self.key.seal(&key, &hook.trigger_token),
             next_task_id: self.key.seal(&key, &hook.next_task_id),
             next_scheduled_date: hook.next_scheduled_date.clone(),
         };
-        self.write(&key, &stored)
+        serde_json::to_vec(&stored).expect("records serialise")
     }
 
-    /// Deletes the hook and all its recorded fires.
-    pub fn delete_hook(&self, g: &HookGroupId, h: &HookId) -> Result<(), StorageError> {
-        self.kv.delete(&hook_key(g, h))?;
-        for key in self.kv.keys(&fires_prefix(g, h))? {
-            self.kv.delete(&key)?;
+    fn open_hook(&self, key: &str, bytes: &[u8]) -> Result<HookRecord, StorageError> {
+        let stored: StoredHook = serde_json::from_slice(bytes).map_err(|e| StorageError::Corrupt { key: key.to_string(), reason: e.to_string() })?;
+        Ok(HookRecord {
+            trigger_token: self.open(key, &stored.trigger_token)?,
+            next_task_id: self.open(key, &stored.next_task_id)?,
+            definition: stored.definition,
+            next_scheduled_date: stored.next_scheduled_date,
+        })
+    }
+
+    pub fn hook(&self, g: &HookGroupId, h: &HookId) -> Result<Option<HookRecord>, StorageError> {
+        let key = layout::hook(g.as_str(), h.as_str());
+        match self.kv.get(&key)? {
+            None => Ok(None),
+            Some(bytes) => self.open_hook(&key, &bytes).map(Some),
         }
+    }
+
+    /// Writes a hook record as it is, without its index entry: for upgrades and tests.
+    pub fn put_hook(&self, hook: &HookRecord) -> Result<(), StorageError> {
+        let key = layout::hook(&hook.definition.hook_group_id, &hook.definition.hook_id);
+        Ok(self.kv.set(&key, &self.seal_hook(hook))?)
+    }
+
+    /// Creates the hook unless it exists: of concurrent creators exactly one creates it
+    /// (the one whose claim the group's index holds); the others get what it stored.
+    pub fn create_hook(&self, hook: &HookRecord) -> Result<Created, StorageError> {
+        let (g, h) = (&hook.definition.hook_group_id, &hook.definition.hook_id);
+        let token = crate::ids::nice_slugid();
+        let claim = cas::update_json(self.kv, &layout::hook_index(g), |shard: &mut HookShard| {
+            let hooks = shard.entry(g.clone()).or_default();
+            match hooks.get(h) {
+                None => {
+                    hooks.insert(h.clone(), token.clone());
+                    Claim::Won
+                }
+                Some(t) if *t == token => Claim::Won,
+                Some(t) => Claim::Held(t.clone()),
+            }
+        })?;
+        let key = layout::hook(g, h);
+        if claim == Claim::Won {
+            self.kv.set(&key, &self.seal_hook(hook))?;
+            return Ok(Created::Created);
+        }
+        // Claimed by another creator, who writes the record right after its claim.
+        for _ in 0..100 {
+            if let Some(bytes) = self.kv.get(&key)? {
+                return Ok(Created::Exists(Box::new(self.open_hook(&key, &bytes)?)));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // A claim whose creator died before writing: this creator's record is the hook.
+        self.kv.set(&key, &self.seal_hook(hook))?;
+        Ok(Created::Created)
+    }
+
+    /// Applies `change` to the hook as stored (compare-and-swap, retried on conflict):
+    /// `Ok(None)` if there is no such hook, or if `change` returns false (nothing to do);
+    /// otherwise the hook as written. `change` may run more than once.
+    pub fn update_hook(&self, g: &HookGroupId, h: &HookId, mut change: impl FnMut(&mut HookRecord) -> bool) -> Result<Option<HookRecord>, StorageError> {
+        let key = layout::hook(g.as_str(), h.as_str());
+        let mut failure = None;
+        let result = cas::update(self.kv, &key, |current| {
+            let Some(bytes) = current else { return (None, None) };
+            let mut hook = match self.open_hook(&key, bytes) {
+                Ok(hook) => hook,
+                Err(e) => {
+                    failure = Some(e);
+                    return (None, None);
+                }
+            };
+            if !change(&mut hook) {
+                return (None, None);
+            }
+            (Some(self.seal_hook(&hook)), Some(hook))
+        })?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(result),
+        }
+    }
+
+    /// Deletes the hook, its index entry and all its recorded fires.
+    pub fn delete_hook(&self, g: &HookGroupId, h: &HookId) -> Result<(), StorageError> {
+        let (gs, hs) = (g.as_str().to_string(), h.as_str().to_string());
+        cas::update_json(self.kv, &layout::hook_index(&gs), |shard: &mut HookShard| {
+            if let Some(hooks) = shard.get_mut(&gs) {
+                hooks.remove(&hs);
+                if hooks.is_empty() {
+                    shard.remove(&gs);
+                }
+            }
+        })?;
+        self.kv.delete(&layout::hook(&gs, &hs))?;
+        let (floor, top) = self.fire_range(&gs, &hs)?;
+        for seq in floor..=top {
+            self.kv.delete(&layout::fire(&gs, &hs, seq))?;
+        }
+        self.kv.delete(&layout::fire_seq(&gs, &hs))?;
+        self.kv.delete(&layout::fire_floor(&gs, &hs))?;
         Ok(())
     }
 
     /// Groups having at least one hook, sorted.
     pub fn hook_groups(&self) -> Result<Vec<String>, StorageError> {
-        let mut groups: Vec<String> = self
-            .kv
-            .keys("hook/")?
-            .into_iter()
-            .filter_map(|k| k["hook/".len()..].split_once('/').map(|(g, _)| g.to_string()))
-            .collect();
+        let shards = layout::hook_index_shards();
+        let mut groups = Vec::new();
+        for (key, value) in shards.iter().zip(cas::get_many(self.kv, &shards)?) {
+            let Some(bytes) = value else { continue };
+            let shard: HookShard = serde_json::from_slice(&bytes).map_err(|e| StorageError::Corrupt { key: key.clone(), reason: e.to_string() })?;
+            groups.extend(shard.into_iter().filter(|(_, hooks)| !hooks.is_empty()).map(|(g, _)| g));
+        }
         groups.sort();
-        groups.dedup();
         Ok(groups)
+    }
+
+    /// The hookIds of a group, sorted.
+    pub fn hook_ids(&self, g: &HookGroupId) -> Result<Vec<String>, StorageError> {
+        let shard: HookShard = cas::read_json(self.kv, &layout::hook_index(g.as_str()))?;
+        Ok(shard.get(g.as_str()).map(|hooks| hooks.keys().cloned().collect()).unwrap_or_default())
     }
 
     /// A group's hooks ordered by hookId.
     pub fn hooks_in_group(&self, g: &HookGroupId) -> Result<Vec<HookRecord>, StorageError> {
+        let keys: Vec<String> = self.hook_ids(g)?.iter().map(|h| layout::hook(g.as_str(), h)).collect();
         let mut hooks = Vec::new();
-        for key in self.kv.keys(&format!("hook/{g}/"))? {
-            let id = percent_encoding::percent_decode_str(&key[format!("hook/{g}/").len()..]).decode_utf8_lossy().into_owned();
-            if let Ok(h) = HookId::new(&id) {
-                // A hook deleted between the listing and the read is simply not listed.
-                if let Some(hook) = self.hook(g, &h)? {
-                    hooks.push(hook);
-                }
+        for (key, value) in keys.iter().zip(cas::get_many(self.kv, &keys)?) {
+            // Claimed but not yet written, or deleted since the index was read: not listed.
+            if let Some(bytes) = value {
+                hooks.push(self.open_hook(key, &bytes)?);
             }
         }
         hooks.sort_by(|a, b| a.definition.hook_id.cmp(&b.definition.hook_id));
         Ok(hooks)
     }
 
-    pub fn record_fire(&self, fire: &LastFire, at_ms: i64) -> Result<(), StorageError> {
-        let (Ok(g), Ok(h)) = (HookGroupId::new(&fire.hook_group_id), HookId::new(&fire.hook_id)) else {
-            return Err(StorageError::Corrupt { key: "fire/".into(), reason: "invalid ids".into() });
+    /// The sequence numbers a hook's fires may have: (lowest, newest).
+    fn fire_range(&self, g: &str, h: &str) -> Result<(i64, i64), StorageError> {
+        let top = crate::cas::read_counter(self.kv, &layout::fire_seq(g, h))?;
+        let floor: i64 = cas::read_json::<Option<i64>>(self.kv, &layout::fire_floor(g, h))?.unwrap_or(1);
+        Ok((floor.max(1), top))
+    }
+
+    /// A sequence number for the hook's next fire record.
+    pub fn next_fire_seq(&self, g: &str, h: &str) -> Result<i64, StorageError> {
+        Ok(self.kv.increment(&layout::fire_seq(g, h), 1)?)
+    }
+
+    /// Records a fire at sequence number `seq` (from `next_fire_seq`; the same number again
+    /// overwrites, which is how a redelivered message's retry keeps one record), or at a
+    /// new one; schedules its expiry a year on.
+    pub fn record_fire(&self, fire: &LastFire, at_ms: i64, seq: Option<i64>) -> Result<i64, StorageError> {
+        let (g, h) = (&fire.hook_group_id, &fire.hook_id);
+        let seq = match seq {
+            Some(seq) => seq,
+            None => self.next_fire_seq(g, h)?,
         };
-        let countdown = 9_999_999_999_999i64 - at_ms.clamp(0, 9_999_999_999_999);
-        self.write(&format!("{}{countdown:013}/{}", fires_prefix(&g, &h), fire.task_id), fire)
+        self.write(&layout::fire(g, h, seq), fire)?;
+        let at = chrono::DateTime::from_timestamp_millis(at_ms).unwrap_or_default();
+        expiry::schedule(
+            self.kv,
+            at + chrono::Duration::days(FIRE_RETENTION_DAYS),
+            &Expiring::Fire { hook_group_id: g.clone(), hook_id: h.clone(), seq },
+        )?;
+        Ok(seq)
     }
 
-    /// The hook's recorded fires, newest first, from `offset`, at most `limit`; and
-    /// whether more follow.
-    pub fn fires(&self, g: &HookGroupId, h: &HookId, offset: usize, limit: usize) -> Result<(Vec<LastFire>, bool), StorageError> {
-        let mut keys = self.kv.keys(&fires_prefix(g, h))?;
-        keys.sort();
-        let more = keys.len() > offset.saturating_add(limit);
+    /// The hook's recorded fires, newest first, starting below sequence number `before`
+    /// (`None`: the newest), at most `limit`; and where the next page starts, if any.
+    pub fn fires(&self, g: &HookGroupId, h: &HookId, before: Option<i64>, limit: usize) -> Result<(Vec<LastFire>, Option<i64>), StorageError> {
+        let (gs, hs) = (g.as_str(), h.as_str());
+        let (floor, top) = self.fire_range(gs, hs)?;
+        let mut next = before.map_or(top, |b| b.saturating_sub(1).min(top));
         let mut fires = Vec::new();
-        for key in keys.iter().skip(offset).take(limit) {
-            if let Some(fire) = self.read::<LastFire>(key)? {
-                fires.push(fire);
-            }
-        }
-        Ok((fires, more))
-    }
-
-    /// Deletes every recorded fire older than `before_ms` (lastFires are kept for a year,
-    /// SPEC §1.3); returns how many went. The time is read from the key, not the record.
-    pub fn prune_fires(kv: &dyn KeyValue, before_ms: i64) -> Result<usize, StorageError> {
-        let mut pruned = 0;
-        for key in kv.keys("fire/")? {
-            let countdown = key.rsplit('/').nth(1).and_then(|c| c.parse::<i64>().ok());
-            if let Some(countdown) = countdown {
-                if 9_999_999_999_999 - countdown < before_ms {
-                    kv.delete(&key)?;
-                    pruned += 1;
+        // Pages of point reads down from the newest; gaps (a record never written, or
+        // pruned) are skipped. One read past `limit` says whether more follow.
+        while fires.len() <= limit && next >= floor {
+            let want = (limit + 1 - fires.len()) as i64;
+            let low = (next - want + 1).max(floor);
+            let keys: Vec<String> = (low..=next).rev().map(|seq| layout::fire(gs, hs, seq)).collect();
+            for ((key, value), seq) in keys.iter().zip(cas::get_many(self.kv, &keys)?).zip((low..=next).rev()) {
+                if let Some(bytes) = value {
+                    let fire = serde_json::from_slice(&bytes).map_err(|e| StorageError::Corrupt { key: key.clone(), reason: e.to_string() })?;
+                    fires.push((seq, fire));
                 }
             }
+            next = low - 1;
         }
-        Ok(pruned)
+        let more = fires.len() > limit;
+        fires.truncate(limit);
+        let continue_below = if more { fires.last().map(|(seq, _)| *seq) } else { None };
+        Ok((fires.into_iter().map(|(_, f)| f).collect(), continue_below))
+    }
+
+    /// The daily pass's part for one expired fire: deleted if it is older than the
+    /// retention (a newer record that reused the number stays), and the hook's floor
+    /// raised past it.
+    pub fn expire_fire(&self, g: &str, h: &str, seq: i64, cutoff: chrono::DateTime<chrono::Utc>) -> Result<bool, StorageError> {
+        let key = layout::fire(g, h, seq);
+        let old = match self.read::<LastFire>(&key)? {
+            None => true,
+            Some(fire) => fire.task_create_time.parse::<chrono::DateTime<chrono::Utc>>().is_ok_and(|t| t < cutoff),
+        };
+        if !old {
+            return Ok(false);
+        }
+        self.kv.delete(&key)?;
+        cas::update_json(self.kv, &layout::fire_floor(g, h), |floor: &mut Option<i64>| {
+            if floor.is_none_or(|f| f <= seq) {
+                *floor = Some(seq + 1);
+            }
+        })?;
+        Ok(true)
     }
 
     pub fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, StorageError> {
-        let key = format!("client/{client_id}");
+        let key = layout::client(client_id);
         let Some(mut client) = self.read::<ClientRecord>(&key)? else { return Ok(None) };
         client.access_token = self.open(&key, &client.access_token)?;
         Ok(Some(client))
     }
 
-    pub fn put_client(&self, client: &ClientRecord) -> Result<(), StorageError> {
-        let key = format!("client/{}", client.client_id);
+    fn seal_client(&self, client: &ClientRecord) -> Vec<u8> {
         let mut stored = client.clone();
-        stored.access_token = self.key.seal(&key, &client.access_token);
-        self.write(&key, &stored)
+        stored.access_token = self.key.seal(&layout::client(&client.client_id), &client.access_token);
+        serde_json::to_vec(&stored).expect("records serialise")
+    }
+
+    /// Writes a client record as it is, without its index entry: for upgrades and tests.
+    pub fn put_client(&self, client: &ClientRecord) -> Result<(), StorageError> {
+        Ok(self.kv.set(&layout::client(&client.client_id), &self.seal_client(client))?)
+    }
+
+    /// Creates the client unless its id is taken (exactly one concurrent creator wins).
+    pub fn create_client(&self, client: &ClientRecord) -> Result<Claimed<()>, StorageError> {
+        let token = crate::ids::nice_slugid();
+        match cas::claim(self.kv, layout::CLIENT_INDEX, &client.client_id, &token)? {
+            Claim::Won => {
+                self.put_client(client)?;
+                Ok(Claimed::Created)
+            }
+            Claim::Held(_) => Ok(Claimed::Exists(())),
+        }
+    }
+
+    /// Applies `change` to the client as stored; `Ok(None)` if there is none.
+    pub fn update_client(&self, client_id: &str, mut change: impl FnMut(&mut ClientRecord)) -> Result<Option<ClientRecord>, StorageError> {
+        let key = layout::client(client_id);
+        let mut failure = None;
+        let result = cas::update(self.kv, &key, |current| {
+            let Some(bytes) = current else { return (None, None) };
+            let opened = serde_json::from_slice::<ClientRecord>(bytes)
+                .map_err(|e| StorageError::Corrupt { key: key.clone(), reason: e.to_string() })
+                .and_then(|mut c| self.open(&key, &c.access_token).map(|t| {
+                    c.access_token = t;
+                    c
+                }));
+            match opened {
+                Ok(mut client) => {
+                    change(&mut client);
+                    (Some(self.seal_client(&client)), Some(client))
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    (None, None)
+                }
+            }
+        })?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(result),
+        }
     }
 
     pub fn delete_client(&self, client_id: &str) -> Result<(), StorageError> {
-        Ok(self.kv.delete(&format!("client/{client_id}"))?)
+        cas::release(self.kv, layout::CLIENT_INDEX, client_id)?;
+        Ok(self.kv.delete(&layout::client(client_id))?)
+    }
+
+    /// The clients of `ids` that exist, in that order: one batch read.
+    pub fn clients(&self, ids: &[String]) -> Result<Vec<ClientRecord>, StorageError> {
+        let keys: Vec<String> = ids.iter().map(|id| layout::client(id)).collect();
+        let mut clients = Vec::new();
+        for (key, value) in keys.iter().zip(cas::get_many(self.kv, &keys)?) {
+            let Some(bytes) = value else { continue };
+            let mut client: ClientRecord = serde_json::from_slice(&bytes).map_err(|e| StorageError::Corrupt { key: key.clone(), reason: e.to_string() })?;
+            client.access_token = self.open(key, &client.access_token)?;
+            clients.push(client);
+        }
+        Ok(clients)
     }
 
     /// Client ids starting with `prefix`, sorted.
     pub fn client_ids(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
-        let mut ids: Vec<String> = self.kv.keys(&format!("client/{prefix}"))?.into_iter().map(|k| k["client/".len()..].to_string()).collect();
-        ids.sort();
-        Ok(ids)
+        let index: IndexDoc<String> = cas::read_json(self.kv, layout::CLIENT_INDEX)?;
+        Ok(index.into_keys().filter(|id| id.starts_with(prefix)).collect())
     }
 
-    /// All roles, sorted by roleId.
+    /// All roles, sorted by roleId: the index, then one batch read of the records.
     pub fn roles(&self) -> Result<Vec<RoleRecord>, StorageError> {
-        Ok(self.read::<Vec<RoleRecord>>(ROLES_KEY)?.unwrap_or_default())
+        let index: IndexDoc<String> = cas::read_json(self.kv, layout::ROLE_INDEX)?;
+        let keys: Vec<String> = index.keys().map(|id| layout::role(id)).collect();
+        let mut roles = Vec::new();
+        for (key, value) in keys.iter().zip(cas::get_many(self.kv, &keys)?) {
+            if let Some(bytes) = value {
+                roles.push(serde_json::from_slice::<RoleRecord>(&bytes).map_err(|e| StorageError::Corrupt { key: key.clone(), reason: e.to_string() })?);
+            }
+        }
+        Ok(roles)
     }
 
-    pub fn put_roles(&self, roles: &mut Vec<RoleRecord>) -> Result<(), StorageError> {
-        roles.sort_by(|a, b| a.role_id.cmp(&b.role_id));
-        self.write(ROLES_KEY, roles)
+    pub fn role(&self, role_id: &str) -> Result<Option<RoleRecord>, StorageError> {
+        self.read(&layout::role(role_id))
+    }
+
+    /// Writes a role record as it is, without its index entry: for upgrades and tests.
+    pub fn put_role(&self, role: &RoleRecord) -> Result<(), StorageError> {
+        self.write(&layout::role(&role.role_id), role)
+    }
+
+    /// Creates the role unless it exists (exactly one concurrent creator wins); otherwise
+    /// the role as stored.
+    pub fn create_role(&self, role: &RoleRecord) -> Result<Claimed<Option<RoleRecord>>, StorageError> {
+        let token = crate::ids::nice_slugid();
+        match cas::claim(self.kv, layout::ROLE_INDEX, &role.role_id, &token)? {
+            Claim::Won => {
+                self.put_role(role)?;
+                Ok(Claimed::Created)
+            }
+            Claim::Held(_) => Ok(Claimed::Exists(self.role(&role.role_id)?)),
+        }
+    }
+
+    /// Applies `change` to the role as stored; `Ok(None)` if there is none.
+    pub fn update_role(&self, role_id: &str, mut change: impl FnMut(&mut RoleRecord)) -> Result<Option<RoleRecord>, StorageError> {
+        let key = layout::role(role_id);
+        let mut corrupt = None;
+        let result = cas::update(self.kv, &key, |current| {
+            let Some(bytes) = current else { return (None, None) };
+            match serde_json::from_slice::<RoleRecord>(bytes) {
+                Ok(mut role) => {
+                    change(&mut role);
+                    (Some(serde_json::to_vec(&role).expect("serialises")), Some(role))
+                }
+                Err(e) => {
+                    corrupt = Some(e.to_string());
+                    (None, None)
+                }
+            }
+        })?;
+        match corrupt {
+            Some(reason) => Err(StorageError::Corrupt { key, reason }),
+            None => Ok(result),
+        }
+    }
+
+    /// Deletes the role: out of the index first (no request sees it from then on), then
+    /// the record, so an update that read it before fails its swap.
+    pub fn delete_role(&self, role_id: &str) -> Result<bool, StorageError> {
+        let was = cas::release(self.kv, layout::ROLE_INDEX, role_id)?;
+        self.kv.delete(&layout::role(role_id))?;
+        Ok(was)
     }
 }
 
@@ -296,8 +530,9 @@ mod tests {
         let k = key();
         let store = Store { kv: &kv, key: &k };
         for (g, h) in [("g", "a"), ("g", "a/b"), ("g2", "x"), ("g", "a-b")] {
-            store.put_hook(&hook(g, h)).unwrap();
+            assert_eq!(store.create_hook(&hook(g, h)).unwrap(), Created::Created);
         }
+        assert!(matches!(store.create_hook(&hook("g", "a")).unwrap(), Created::Exists(_)));
         let (g, a, ab) = (HookGroupId::new("g").unwrap(), HookId::new("a").unwrap(), HookId::new("a/b").unwrap());
         assert_eq!(store.hook(&g, &ab).unwrap().unwrap(), hook("g", "a/b"));
         let raw = String::from_utf8(kv.get("hook/g/a%2Fb").unwrap().unwrap()).unwrap();
@@ -306,21 +541,82 @@ mod tests {
         let ids: Vec<String> = store.hooks_in_group(&g).unwrap().into_iter().map(|h| h.definition.hook_id).collect();
         assert_eq!(ids, ["a", "a-b", "a/b"]);
 
-        store.record_fire(&fire("g", "a", "t1"), 1_000).unwrap();
-        store.record_fire(&fire("g", "a", "t2"), 2_000).unwrap();
-        store.record_fire(&fire("g", "a/b", "t3"), 3_000).unwrap();
-        let (fires, more) = store.fires(&g, &a, 0, 10).unwrap();
+        let day = 86_400_000;
+        store.record_fire(&fire("g", "a", "t1"), day, None).unwrap();
+        store.record_fire(&fire("g", "a", "t2"), 2 * day, None).unwrap();
+        store.record_fire(&fire("g", "a/b", "t3"), 3 * day, None).unwrap();
+        let (fires, more) = store.fires(&g, &a, None, 10).unwrap();
         assert_eq!(fires.iter().map(|f| f.task_id.as_str()).collect::<Vec<_>>(), ["t2", "t1"], "newest first, only hook a");
-        assert!(!more);
-        let (page, more) = store.fires(&g, &a, 0, 1).unwrap();
-        assert_eq!((page[0].task_id.as_str(), more), ("t2", true));
+        assert!(more.is_none());
+        let (page, more) = store.fires(&g, &a, None, 1).unwrap();
+        assert_eq!((page[0].task_id.as_str(), more), ("t2", Some(2)));
+        let (rest, more) = store.fires(&g, &a, Some(2), 1).unwrap();
+        assert_eq!((rest[0].task_id.as_str(), more), ("t1", None));
 
-        assert_eq!(Store::prune_fires(&kv, 1_500).unwrap(), 1, "only t1 is older");
-        assert_eq!(store.fires(&g, &a, 0, 10).unwrap().0.iter().map(|f| f.task_id.as_str()).collect::<Vec<_>>(), ["t2"]);
         store.delete_hook(&g, &a).unwrap();
         assert!(store.hook(&g, &a).unwrap().is_none());
-        assert!(store.fires(&g, &a, 0, 10).unwrap().0.is_empty());
-        assert_eq!(store.fires(&g, &ab, 0, 10).unwrap().0.len(), 1, "hook a/b's fires untouched");
+        assert!(store.fires(&g, &a, None, 10).unwrap().0.is_empty());
+        assert!(kv.keys_with_prefix("fire/g/a/").is_empty() && kv.get("fireseq/g/a").unwrap().is_none());
+        assert_eq!(store.fires(&g, &ab, None, 10).unwrap().0.len(), 1, "hook a/b's fires untouched");
+        assert_eq!(store.hook_ids(&g).unwrap(), ["a-b", "a/b"]);
+        store.delete_hook(&HookGroupId::new("g2").unwrap(), &HookId::new("x").unwrap()).unwrap();
+        assert_eq!(store.hook_groups().unwrap(), ["g"], "an emptied group is not listed");
+    }
+
+    #[test]
+    fn an_update_applies_to_the_record_as_stored_and_never_revives_a_deleted_one() {
+        let kv = MemoryStore::default();
+        let k = key();
+        let store = Store { kv: &kv, key: &k };
+        store.create_hook(&hook("g", "h")).unwrap();
+        let (g, h) = (HookGroupId::new("g").unwrap(), HookId::new("h").unwrap());
+        // A removal lands between the update's read and its swap: the swap fails, the
+        // retry finds nothing, and the hook stays removed.
+        *kv.between_read_and_swap.lock().unwrap() = Some(Box::new(|data, key| {
+            if key == "hook/g/h" {
+                data.remove(key);
+            }
+        }));
+        let updated = store.update_hook(&g, &h, |hook| {
+            hook.trigger_token = "new".into();
+            true
+        });
+        assert_eq!(updated.unwrap(), None);
+        assert!(store.hook(&g, &h).unwrap().is_none());
+    }
+
+    #[test]
+    fn expired_fires_go_and_raise_the_floor() {
+        let kv = MemoryStore::default();
+        let k = key();
+        let store = Store { kv: &kv, key: &k };
+        let (g, h) = (HookGroupId::new("g").unwrap(), HookId::new("h").unwrap());
+        let mut old = fire("g", "h", "old");
+        old.task_create_time = "2025-01-01T00:00:00.000Z".into();
+        let mut new = fire("g", "h", "new");
+        new.task_create_time = "2026-11-01T00:00:00.000Z".into();
+        store.record_fire(&old, 0, None).unwrap();
+        store.record_fire(&new, 0, None).unwrap();
+        let cutoff = "2026-01-01T00:00:00Z".parse().unwrap();
+        assert!(store.expire_fire("g", "h", 1, cutoff).unwrap());
+        assert!(!store.expire_fire("g", "h", 2, cutoff).unwrap(), "younger than the cutoff: kept");
+        assert_eq!(store.fire_range("g", "h").unwrap(), (2, 2));
+        assert_eq!(store.fires(&g, &h, None, 10).unwrap().0.len(), 1);
+    }
+
+    #[test]
+    fn roles_and_clients_are_claimed_once() {
+        let kv = MemoryStore::default();
+        let k = key();
+        let store = Store { kv: &kv, key: &k };
+        let role = |id: &str| RoleRecord { role_id: id.into(), scopes: vec!["a".into()], description: String::new(), created: String::new(), last_modified: String::new() };
+        assert_eq!(store.create_role(&role("r/1")).unwrap(), Claimed::Created);
+        assert_eq!(store.create_role(&role("r/1")).unwrap(), Claimed::Exists(Some(role("r/1"))));
+        store.create_role(&role("a")).unwrap();
+        assert_eq!(store.roles().unwrap().iter().map(|r| r.role_id.as_str()).collect::<Vec<_>>(), ["a", "r/1"]);
+        assert!(store.delete_role("a").unwrap());
+        assert_eq!(store.update_role("a", |r| r.scopes.clear()).unwrap(), None, "a deleted role is not revived");
+        assert_eq!(store.roles().unwrap().len(), 1);
     }
 
     #[test]
@@ -328,7 +624,7 @@ mod tests {
         let kv = MemoryStore::default();
         let k = key();
         let store = Store { kv: &kv, key: &k };
-        store.put_hook(&hook("g", "a")).unwrap();
+        store.create_hook(&hook("g", "a")).unwrap();
         let bytes = kv.get("hook/g/a").unwrap().unwrap();
         kv.set("hook/g/b", &bytes).unwrap();
         let err = store.hook(&HookGroupId::new("g").unwrap(), &HookId::new("b").unwrap()).unwrap_err();

@@ -8,7 +8,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::ids::nice_slugid;
 use crate::render::{iso_time, parse_time_ms};
 use crate::scopes::{is_valid_scope, Role, Roles, ScopeExpr};
-use crate::store::{ClientRecord, RoleRecord};
+use crate::store::{Claimed, ClientRecord, RoleRecord};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -110,10 +110,8 @@ impl Service<'_> {
             "listClients" => {
                 let prefix = call.query.get("prefix").map(String::as_str).unwrap_or_default();
                 let mut clients = Vec::new();
-                for id in store.client_ids(prefix)? {
-                    if let Some(c) = store.client(&id)? {
-                        clients.push(self.client_json(&c, false)?);
-                    }
+                for c in store.clients(&store.client_ids(prefix)?)? {
+                    clients.push(self.client_json(&c, false)?);
                 }
                 Ok(json!({"clients": clients}))
             }
@@ -124,8 +122,9 @@ impl Service<'_> {
                     return Err(ApiError::new(ErrorCode::InputValidationError, "expires must be a date-time"));
                 }
                 self.require_all(call, &req.scopes)?;
-                if client_id == self.config.root_client_id || store.client(client_id)?.is_some() {
-                    return Err(ApiError::new(ErrorCode::RequestConflict, format!("client `{client_id}` already exists")));
+                let exists = || ApiError::new(ErrorCode::RequestConflict, format!("client `{client_id}` already exists"));
+                if client_id == self.config.root_client_id {
+                    return Err(exists());
                 }
                 debug_assert!(valid_client_id(client_id));
                 let client = ClientRecord {
@@ -141,15 +140,21 @@ impl Service<'_> {
                     disabled: false,
                     access_token: new_access_token(),
                 };
-                store.put_client(&client)?;
+                // Of concurrent creators of one clientId exactly one creates it.
+                if let Claimed::Exists(()) = store.create_client(&client)? {
+                    return Err(exists());
+                }
                 self.client_json(&client, true)
             }
             "resetAccessToken" => {
-                let mut client = store.client(client_id)?.ok_or_else(no_client)?;
-                client.access_token = new_access_token();
-                client.last_rotated = now.clone();
-                client.last_modified = now;
-                store.put_client(&client)?;
+                let token = new_access_token();
+                let client = store
+                    .update_client(client_id, |client| {
+                        client.access_token.clone_from(&token);
+                        client.last_rotated.clone_from(&now);
+                        client.last_modified.clone_from(&now);
+                    })?
+                    .ok_or_else(no_client)?;
                 self.client_json(&client, true)
             }
             "deleteClient" => {
@@ -160,45 +165,40 @@ impl Service<'_> {
                 let roles = self.roles()?;
                 Ok(Value::Array(store.roles()?.iter().map(|r| Self::role_json(r, roles)).collect()))
             }
-            "role" => Ok(Self::role_json(store.roles()?.iter().find(|r| r.role_id == role_id).ok_or_else(no_role)?, self.roles()?)),
+            "role" => Ok(Self::role_json(&store.role(role_id)?.ok_or_else(no_role)?, self.roles()?)),
             "createRole" | "updateRole" => {
                 let req: CreateRoleRequest = input(&call.payload)?;
                 check_scopes(&req.scopes)?;
                 self.require_all(call, &req.scopes)?;
                 let scopes = crate::scopes::normalize(&req.scopes);
-                let mut roles = store.roles()?;
-                let existing = roles.iter().position(|r| r.role_id == role_id);
-                let role = match (name, existing) {
-                    ("createRole", Some(i)) => {
-                        let r = &roles[i];
-                        if r.scopes != scopes || r.description != req.description {
-                            return Err(ApiError::new(ErrorCode::RequestConflict, format!("role `{role_id}` already exists")));
+                let role = if name == "createRole" {
+                    let role = RoleRecord { role_id: role_id.to_string(), scopes: scopes.clone(), description: req.description.clone(), created: now.clone(), last_modified: now };
+                    // Of concurrent creators exactly one creates it; the others compare.
+                    match store.create_role(&role)? {
+                        Claimed::Created => role,
+                        Claimed::Exists(existing) => {
+                            let existing = existing.ok_or_else(|| ApiError::new(ErrorCode::RequestConflict, format!("role `{role_id}` is being created")))?;
+                            if existing.scopes != scopes || existing.description != req.description {
+                                return Err(ApiError::new(ErrorCode::RequestConflict, format!("role `{role_id}` already exists")));
+                            }
+                            existing
                         }
-                        return Ok(Self::role_json(r, self.roles()?));
                     }
-                    ("createRole", None) => {
-                        roles.push(RoleRecord { role_id: role_id.to_string(), scopes, description: req.description, created: now.clone(), last_modified: now });
-                        roles.last().expect("just pushed").clone()
-                    }
-                    (_, None) => return Err(no_role()),
-                    (_, Some(i)) => {
-                        roles[i].scopes = scopes;
-                        roles[i].description = req.description;
-                        roles[i].last_modified = now;
-                        roles[i].clone()
-                    }
+                } else {
+                    store
+                        .update_role(role_id, |r| {
+                            r.scopes.clone_from(&scopes);
+                            r.description.clone_from(&req.description);
+                            r.last_modified.clone_from(&now);
+                        })?
+                        .ok_or_else(no_role)?
                 };
-                store.put_roles(&mut roles)?;
+                let roles = store.roles()?;
                 let now_roles = Roles::new(roles.iter().map(|r| Role { role_id: r.role_id.clone(), scopes: r.scopes.clone() }).collect());
                 Ok(Self::role_json(&role, &now_roles))
             }
             "deleteRole" => {
-                let mut roles = store.roles()?;
-                let before = roles.len();
-                roles.retain(|r| r.role_id != role_id);
-                if roles.len() != before {
-                    store.put_roles(&mut roles)?;
-                }
+                store.delete_role(role_id)?;
                 Ok(json!({}))
             }
             "currentScopes" => Ok(json!({"scopes": call.caller.scopes})),

@@ -85,7 +85,7 @@ impl Service<'_> {
             "x-pulseStatus" => {
                 let (g, h) = ids(call)?;
                 self.store().hook(&g, &h)?.ok_or_else(no_such_hook)?;
-                Ok(crate::relay::pulse_status(self.kv, g.as_str(), h.as_str())?)
+                Ok(crate::relay::status::pulse_status(self.kv, g.as_str(), h.as_str())?)
             }
             "x-schedulePreview" => {
                 let req: SchedulePreviewRequest = serde_json::from_value(call.payload.clone())

@@ -9,6 +9,7 @@ use crate::model::{
     ListHooksResponse, ListLastFiresResponse, StatusLastFire, TriggerHookResponse, TriggerTokenResponse, FAR_FUTURE,
 };
 use crate::embedded_queue::EmbeddedQueue;
+use crate::store::Created;
 use crate::fire::{fire, EmbeddedTaskQueue, FireOptions, FireOutcome, QueueError, TaskQueue};
 use crate::queue::create_task_requirement;
 use crate::notify::{report_failure, FailureReport};
@@ -126,10 +127,14 @@ impl Service<'_> {
             "updateHook" => self.update_hook(call),
             "removeHook" => {
                 let (g, h) = ids(call)?;
-                let old = store.hook(&g, &h)?.map(|hook| hook.definition.bindings).unwrap_or_default();
+                let removed = store.hook(&g, &h)?;
                 store.delete_hook(&g, &h)?;
-                crate::relay::index_bindings(self.kv, g.as_str(), h.as_str(), &old, &[])?;
-                crate::relay::forget_state(self.kv, g.as_str(), h.as_str())?;
+                if let Some(hook) = &removed {
+                    crate::scheduler::unindex_hook(self.kv, hook)?;
+                }
+                let old = removed.map(|hook| hook.definition.bindings).unwrap_or_default();
+                crate::relay::bindings::index_bindings(self.kv, g.as_str(), h.as_str(), &old, &[])?;
+                crate::relay::status::forget_state(self.kv, g.as_str(), h.as_str())?;
                 self.hook_changed("hook-deleted", &old, None, g.as_str(), h.as_str());
                 Ok(json!({}))
             }
@@ -140,9 +145,13 @@ impl Service<'_> {
             }
             "resetTriggerToken" => {
                 let (g, h) = ids(call)?;
-                let mut hook = store.hook(&g, &h)?.ok_or_else(no_such_hook)?;
-                hook.trigger_token = nice_slugid();
-                store.put_hook(&hook)?;
+                let token = nice_slugid();
+                let hook = store
+                    .update_hook(&g, &h, |hook| {
+                        hook.trigger_token.clone_from(&token);
+                        true
+                    })?
+                    .ok_or_else(no_such_hook)?;
                 Ok(to_json(TriggerTokenResponse { token: hook.trigger_token }))
             }
             "triggerHook" | "triggerHookWithToken" => self.trigger(call),
@@ -155,7 +164,14 @@ impl Service<'_> {
         let (g, h) = ids(call)?;
         let (definition, schedule) = checked_definition(&g, &h, &call.payload, None)?;
         let store = self.store();
-        if let Some(existing) = store.hook(&g, &h)? {
+        let record = HookRecord {
+            definition: definition.clone(),
+            trigger_token: nice_slugid(),
+            next_task_id: nice_slugid(),
+            next_scheduled_date: next_scheduled_date(&schedule, self.clock.now()),
+        };
+        // Of concurrent creators one creates the hook; the others see it exist.
+        if let Created::Exists(existing) = store.create_hook(&record)? {
             // Re-creating an identical hook succeeds and keeps its secrets; `bindings`
             // omitted and `bindings: []` count as the same (upstream quirk §15.3, fixed).
             if existing.definition != definition {
@@ -164,15 +180,11 @@ impl Service<'_> {
             self.hook_changed("hook-created", &existing.definition.bindings, Some(&existing), g.as_str(), h.as_str());
             return Ok(to_json(definition));
         }
-        let record = HookRecord {
-            definition: definition.clone(),
-            trigger_token: nice_slugid(),
-            next_task_id: nice_slugid(),
-            next_scheduled_date: next_scheduled_date(&schedule, self.clock.now()),
-        };
+        // The indexes after the record: a reader of an index always finds its record; a
+        // crash in between leaves a hook the next update or `taskhooks kv verify --repair`
+        // re-indexes.
         crate::scheduler::index_hook(self.kv, &record)?;
-        crate::relay::index_bindings(self.kv, g.as_str(), h.as_str(), &[], &record.definition.bindings)?;
-        store.put_hook(&record)?;
+        crate::relay::bindings::index_bindings(self.kv, g.as_str(), h.as_str(), &[], &record.definition.bindings)?;
         self.hook_changed("hook-created", &[], Some(&record), g.as_str(), h.as_str());
         Ok(to_json(definition))
     }
@@ -182,14 +194,31 @@ impl Service<'_> {
     fn update_hook(&self, call: &Call) -> Result<Value, ApiError> {
         let (g, h) = ids(call)?;
         let store = self.store();
-        let mut hook = store.hook(&g, &h)?.ok_or_else(no_such_hook)?;
-        let (definition, schedule) = checked_definition(&g, &h, &call.payload, Some(&hook.definition.bindings))?;
-        let old = std::mem::replace(&mut hook.definition, definition).bindings;
-        hook.next_task_id = nice_slugid();
-        hook.next_scheduled_date = next_scheduled_date(&schedule, self.clock.now());
+        let current = store.hook(&g, &h)?.ok_or_else(no_such_hook)?;
+        checked_definition(&g, &h, &call.payload, Some(&current.definition.bindings))?;
+        // Applied to the hook as stored: if it was removed meanwhile, the update fails
+        // rather than bringing it back.
+        let mut old = Vec::new();
+        let mut failure = None;
+        let next_task_id = nice_slugid();
+        let hook = store.update_hook(&g, &h, |hook| match checked_definition(&g, &h, &call.payload, Some(&hook.definition.bindings)) {
+            Ok((definition, schedule)) => {
+                old = std::mem::replace(&mut hook.definition, definition).bindings;
+                hook.next_task_id.clone_from(&next_task_id);
+                hook.next_scheduled_date = next_scheduled_date(&schedule, self.clock.now());
+                true
+            }
+            Err(e) => {
+                failure = Some(e);
+                false
+            }
+        })?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let hook = hook.ok_or_else(no_such_hook)?;
         crate::scheduler::index_hook(self.kv, &hook)?;
-        crate::relay::index_bindings(self.kv, g.as_str(), h.as_str(), &old, &hook.definition.bindings)?;
-        store.put_hook(&hook)?;
+        crate::relay::bindings::index_bindings(self.kv, g.as_str(), h.as_str(), &old, &hook.definition.bindings)?;
         self.hook_changed("hook-updated", &old, Some(&hook), g.as_str(), h.as_str());
         Ok(to_json(hook.definition))
     }
@@ -223,7 +252,7 @@ impl Service<'_> {
         let (g, h) = ids(call)?;
         let store = self.store();
         let hook = store.hook(&g, &h)?.ok_or_else(no_such_hook)?;
-        let (fires, _) = store.fires(&g, &h, 0, 1)?;
+        let (fires, _) = store.fires(&g, &h, None, 1)?;
         let last_fire = match fires.into_iter().next() {
             None => StatusLastFire::NoFire,
             Some(f) if f.result == FireResult::Success => StatusLastFire::Success { task_id: f.task_id, time: f.task_create_time },
@@ -243,12 +272,13 @@ impl Service<'_> {
             None | Some(0) => MAX_FIRES_PAGE,
             Some(l) => l.min(MAX_FIRES_PAGE),
         };
-        let offset = match call.query.get("continuationToken") {
-            None => 0,
-            Some(t) => decode_offset(t).ok_or_else(|| ApiError::new(ErrorCode::InputError, "Invalid continuation token"))?,
+        // The token is the sequence number the next page starts below.
+        let before = match call.query.get("continuationToken") {
+            None => None,
+            Some(t) => Some(decode_offset(t).ok_or_else(|| ApiError::new(ErrorCode::InputError, "Invalid continuation token"))? as i64),
         };
         let store = self.store();
-        let (mut fires, more) = store.fires(&g, &h, offset, limit)?;
+        let (mut fires, more) = store.fires(&g, &h, before, limit)?;
         if fires.is_empty() {
             return Err(ApiError::new(ErrorCode::ResourceNotFound, "No such hook or never fired"));
         }
@@ -259,7 +289,7 @@ impl Service<'_> {
                 None => "unknown".to_string(),
             };
         }
-        let continuation_token = more.then(|| encode_offset(offset + fires.len()));
+        let continuation_token = more.map(|seq| encode_offset(seq.max(0) as usize));
         Ok(to_json(ListLastFiresResponse { last_fires: fires, continuation_token }))
     }
 

@@ -402,7 +402,7 @@ fn dry_run_and_schedule_previews_have_no_side_effects() {
     let bare = w.root("POST", "/api/taskhooks/v1/hooks/g/bare/dry-run", json!({"payload": {"v": "x"}})).body_json();
     assert_eq!(bare["outcome"], "invalid-task", "{bare}");
     assert_eq!(w.root("GET", &format!("{HOOK}/last-fires"), Value::Null).status, 404, "nothing recorded");
-    assert!(!w.kv.0.lock().unwrap().keys().any(|k| k.starts_with("task/")), "nothing created");
+    assert!(w.kv.keys_with_prefix("task/").is_empty(), "nothing created");
 
     let next = w.root("GET", "/api/taskhooks/v1/hooks/g/a%2Fb/next-fires?count=2", Value::Null).body_json();
     assert_eq!(next["nextFires"], json!(["2026-11-24T03:00:00.000Z", "2026-11-25T03:00:00.000Z"]));

@@ -1,0 +1,277 @@
+//! The key layout: every key the service writes, what it holds, and what lists it. No
+//! other module spells a key.
+//!
+//! Nothing is ever found by listing keys (a listing costs the whole store: see
+//! `crate::platform`). Every list is an index read by point reads, kept with
+//! compare-and-swap (`crate::cas`) or with `increment`-allocated sequence numbers.
+//!
+//! | key | value | listed by / kept with |
+//! | --- | --- | --- |
+//! | `layout/version` | `"2"` once the store has this layout | written by `setup` or the upgrade |
+//! | `layout/setup` | counter: elects the one component that runs `setup` | `increment` |
+//! | `index/hooks/<shard>` (64) | `{hookGroupId: {hookId: claim token}}` | fixed; CAS |
+//! | `hook/<g>/<h>` | a hook: definition, sealed trigger token and nextTaskId, nextScheduledDate | `index/hooks/<shard of g>` |
+//! | `fireseq/<g>/<h>` | counter: the hook's newest fire's sequence number | `increment` |
+//! | `firefloor/<g>/<h>` | lowest sequence number that may still exist | CAS (daily pass) |
+//! | `fire/<g>/<h>/<seq, 20 digits>` | one `LastFire` | `fireseq`..`firefloor`; `expiry/<day>` |
+//! | `index/clients` | `{clientId: claim token}` | fixed; CAS |
+//! | `client/<clientId>` | a client, its access token sealed | `index/clients` |
+//! | `index/roles` | `{roleId: claim token}` | fixed; CAS |
+//! | `role/<roleId>` | a role | `index/roles` |
+//! | `task/<taskId>` | an embedded-queue task with its status | `taskgroup/<group>/<n>`; `expiry/<day>` |
+//! | `taskgroupseq/<group>` | counter: the group's member count | `increment` |
+//! | `taskgroup/<group>/<n>` | a member taskId | `taskgroupseq/<group>`; `expiry/<day>` |
+//! | `due/<hour of week>` (168) | `{"<g>/<h>": next scheduled ms}`, hooks due in that hour of any week | fixed; CAS |
+//! | `timer/cursor` | first UTC hour the ticks have not finished | tick |
+//! | `timer/last-daily` | the day the daily pass last ran | daily pass |
+//! | `index/bindings/<shard>` (16) | `{exchange: {"<g>/<h>": [routing key patterns]}}` | fixed; CAS |
+//! | `pulse/bindings/<g>/<h>` | the hook's binding states on the broker | relay |
+//! | `pulse/discards/<g>/<h>` | messages discarded for the hook: count and last | CAS |
+//! | `pulse/seen/<g>/<h>/<identity>` | `pending:<ms>` or `done:<ms>`: a message handled | `expiry/<day>` |
+//! | `relay/lease` | `free`, or `<owner> <until ms>` | fixed; CAS |
+//! | `notified/<g>/<h>` | ms of the last failure report | CAS |
+//! | `expiryseq/<day>` | counter: entries in the day's expiry bucket | `increment` |
+//! | `expiry/<day>/<n>` | JSON list of keys that expire that day | `expiryseq/<day>` |
+//! | `expiry/cursor` | first day the daily pass has not pruned | daily pass |
+//!
+//! `<h>` (a hookId may contain `/`) and other free-form parts are %-encoded by
+//! [`part`], so that one key is never a prefix of an unrelated one's.
+//!
+//! Shared documents (the `fixed` rows) are created once by [`setup`] and never deleted:
+//! Spin's SQLite compare-and-swap from "absent" is unconditional, so a document many
+//! writers update must exist before the first of them (see `crate::cas`).
+
+use crate::platform::{KeyValue, StoreError};
+use chrono::{DateTime, Datelike, Timelike, Utc};
+use sha2::Digest;
+
+pub const VERSION: &str = "2";
+pub const VERSION_KEY: &str = "layout/version";
+const SETUP_KEY: &str = "layout/setup";
+
+pub const HOOK_SHARDS: usize = 64;
+pub const BINDING_SHARDS: usize = 16;
+pub const DUE_SLOTS: i64 = 168;
+
+/// Encodes the characters that would make one key a prefix of an unrelated one.
+pub fn part(s: &str) -> String {
+    s.replace('%', "%25").replace('/', "%2F")
+}
+
+pub fn unpart(s: &str) -> String {
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+}
+
+fn shard(s: &str, shards: usize) -> usize {
+    let d = sha2::Sha256::digest(s.as_bytes());
+    u16::from_be_bytes([d[0], d[1]]) as usize % shards
+}
+
+/// `<g>/<h>`: how indexes name a hook.
+pub fn hook_ref(g: &str, h: &str) -> String {
+    format!("{g}/{}", part(h))
+}
+
+/// The (hookGroupId, hookId) a `hook_ref` names.
+pub fn parse_hook_ref(r: &str) -> Option<(String, String)> {
+    let (g, h) = r.split_once('/')?;
+    Some((g.to_string(), unpart(h)))
+}
+
+pub fn hook(g: &str, h: &str) -> String {
+    format!("hook/{}", hook_ref(g, h))
+}
+
+pub fn hook_index(g: &str) -> String {
+    format!("index/hooks/{}", shard(g, HOOK_SHARDS))
+}
+
+pub fn hook_index_shards() -> Vec<String> {
+    (0..HOOK_SHARDS).map(|n| format!("index/hooks/{n}")).collect()
+}
+
+pub fn fire_seq(g: &str, h: &str) -> String {
+    format!("fireseq/{}", hook_ref(g, h))
+}
+
+pub fn fire_floor(g: &str, h: &str) -> String {
+    format!("firefloor/{}", hook_ref(g, h))
+}
+
+pub fn fire(g: &str, h: &str, seq: i64) -> String {
+    format!("fire/{}/{seq:020}", hook_ref(g, h))
+}
+
+pub const CLIENT_INDEX: &str = "index/clients";
+
+pub fn client(id: &str) -> String {
+    format!("client/{id}")
+}
+
+pub const ROLE_INDEX: &str = "index/roles";
+
+pub fn role(id: &str) -> String {
+    format!("role/{}", part(id))
+}
+
+pub fn task(id: &str) -> String {
+    format!("task/{id}")
+}
+
+pub fn task_group_seq(group: &str) -> String {
+    format!("taskgroupseq/{group}")
+}
+
+pub fn task_group_member(group: &str, n: i64) -> String {
+    format!("taskgroup/{group}/{n}")
+}
+
+/// The schedule slot of an hour: its hour of the week.
+pub fn due_slot(hour: DateTime<Utc>) -> String {
+    let slot = i64::from(hour.weekday().num_days_from_monday()) * 24 + i64::from(hour.hour());
+    format!("due/{slot}")
+}
+
+pub fn due_slots() -> Vec<String> {
+    (0..DUE_SLOTS).map(|n| format!("due/{n}")).collect()
+}
+
+pub const TIMER_CURSOR: &str = "timer/cursor";
+pub const TIMER_LAST_DAILY: &str = "timer/last-daily";
+
+pub fn binding_index(exchange: &str) -> String {
+    format!("index/bindings/{}", shard(exchange, BINDING_SHARDS))
+}
+
+pub fn binding_index_shards() -> Vec<String> {
+    (0..BINDING_SHARDS).map(|n| format!("index/bindings/{n}")).collect()
+}
+
+pub fn pulse_bindings(g: &str, h: &str) -> String {
+    format!("pulse/bindings/{}", hook_ref(g, h))
+}
+
+pub fn pulse_discards(g: &str, h: &str) -> String {
+    format!("pulse/discards/{}", hook_ref(g, h))
+}
+
+pub fn pulse_seen(g: &str, h: &str, identity: &str) -> String {
+    format!("pulse/seen/{}/{}", hook_ref(g, h), part(identity))
+}
+
+pub const RELAY_LEASE: &str = "relay/lease";
+pub const LEASE_FREE: &[u8] = b"free";
+
+pub fn notified(g: &str, h: &str) -> String {
+    format!("notified/{}", hook_ref(g, h))
+}
+
+pub fn expiry_seq(day: &str) -> String {
+    format!("expiryseq/{day}")
+}
+
+pub fn expiry_entry(day: &str, n: i64) -> String {
+    format!("expiry/{day}/{n}")
+}
+
+pub const EXPIRY_CURSOR: &str = "expiry/cursor";
+
+/// The documents `setup` creates, with their empty value.
+fn fixed_documents() -> Vec<(String, &'static [u8])> {
+    let mut docs: Vec<(String, &'static [u8])> = vec![(CLIENT_INDEX.into(), b"{}"), (ROLE_INDEX.into(), b"{}"), (RELAY_LEASE.into(), LEASE_FREE)];
+    docs.extend(hook_index_shards().into_iter().map(|k| (k, &b"{}"[..])));
+    docs.extend(binding_index_shards().into_iter().map(|k| (k, &b"{}"[..])));
+    docs.extend(due_slots().into_iter().map(|k| (k, &b"{}"[..])));
+    docs
+}
+
+/// Creates the shared documents that are missing (none are overwritten).
+pub fn create_fixed_documents(kv: &dyn KeyValue) -> Result<(), StoreError> {
+    let docs = fixed_documents();
+    let keys: Vec<String> = docs.iter().map(|(k, _)| k.clone()).collect();
+    let present = crate::cas::get_many(kv, &keys)?;
+    for ((key, empty), value) in docs.iter().zip(present) {
+        if value.is_none() {
+            kv.set(key, empty)?;
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LayoutError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the key-value store holds data in the layout of taskhooks before 0.2 and must be upgraded first: run `taskhooks kv upgrade` (see the README)")]
+    NeedsUpgrade,
+    #[error("the key-value store's layout is being set up by another instance; try again")]
+    SettingUp,
+    #[error("the key-value store has layout version {0}, which this version of taskhooks does not know")]
+    Unknown(String),
+}
+
+/// Keys a store of the layout before version 2 has once it has run (the roles document,
+/// the timer's cursor and daily mark), while a new store has none: how an un-upgraded
+/// store is told from a new one without listing it.
+const V1_MARKERS: &[&str] = &["roles", TIMER_CURSOR, TIMER_LAST_DAILY];
+
+/// Makes sure the store has this layout before a component touches it: one read when it
+/// has. A new store is set up by exactly one component (elected with `increment`); the
+/// others wait for it briefly. A store of an older layout is refused with a message that
+/// names the upgrade command.
+pub fn ensure(kv: &dyn KeyValue, sleep: &dyn Fn(std::time::Duration)) -> Result<(), LayoutError> {
+    for attempt in 0..50 {
+        match kv.get(VERSION_KEY)? {
+            Some(v) if v == VERSION.as_bytes() => return Ok(()),
+            Some(v) => return Err(LayoutError::Unknown(String::from_utf8_lossy(&v).into_owned())),
+            None => {}
+        }
+        if attempt == 0 {
+            let markers: Vec<String> = V1_MARKERS.iter().map(|k| k.to_string()).collect();
+            if crate::cas::get_many(kv, &markers)?.iter().any(Option::is_some) {
+                return Err(LayoutError::NeedsUpgrade);
+            }
+            if kv.increment(SETUP_KEY, 1)? == 1 {
+                create_fixed_documents(kv)?;
+                kv.set(VERSION_KEY, VERSION.as_bytes())?;
+                return Ok(());
+            }
+        }
+        sleep(std::time::Duration::from_millis(20));
+    }
+    Err(LayoutError::SettingUp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::MemoryStore;
+
+    #[test]
+    fn keys_of_one_hook_never_prefix_another_hooks() {
+        assert_eq!(hook("g", "a/b"), "hook/g/a%2Fb");
+        assert!(!fire("g", "a/b", 1).starts_with(&format!("fire/{}/", hook_ref("g", "a"))));
+        assert_eq!(parse_hook_ref(&hook_ref("g", "a/%b")), Some(("g".into(), "a/%b".into())));
+        assert_eq!(fire("g", "h", 42), "fire/g/h/00000000000000000042");
+        assert_eq!(due_slot("2026-11-23T13:00:00Z".parse().unwrap()), "due/13", "a Monday");
+        assert_eq!(due_slot("2026-11-29T23:00:00Z".parse().unwrap()), "due/167", "a Sunday");
+    }
+
+    #[test]
+    fn a_new_store_is_set_up_once_and_an_old_one_is_refused() {
+        let kv = MemoryStore::default();
+        ensure(&kv, &|_| ()).unwrap();
+        assert_eq!(kv.get(VERSION_KEY).unwrap().as_deref(), Some(&b"2"[..]));
+        assert_eq!(kv.get(&hook_index("g")).unwrap().as_deref(), Some(&b"{}"[..]));
+        kv.set(&hook_index("g"), br#"{"g": {"h": "t"}}"#).unwrap();
+        ensure(&kv, &|_| ()).unwrap();
+        assert_eq!(kv.get(&hook_index("g")).unwrap().as_deref(), Some(&br#"{"g": {"h": "t"}}"#[..]), "never set up twice");
+
+        let old = MemoryStore::default();
+        old.set("roles", b"[]").unwrap();
+        assert_eq!(ensure(&old, &|_| ()), Err(LayoutError::NeedsUpgrade));
+        let busy = MemoryStore::default();
+        busy.increment(SETUP_KEY, 1).unwrap();
+        assert_eq!(ensure(&busy, &|_| ()), Err(LayoutError::SettingUp), "another instance is setting it up");
+    }
+}

@@ -1,0 +1,332 @@
+//! Pulse listeners (SPEC §9) as a relay that runs on a schedule: keep one durable queue
+//! per hook with bindings, bound exactly to those bindings, and turn the messages in it
+//! into fires. GitHub webhooks reach the same `handle_message`, matched in-process.
+//!
+//! Nothing lost, nothing doubled, without acknowledging deliveries by tag (the management
+//! API cannot):
+//! * a batch is first *peeked* (read and left at the head of the queue), each message is
+//!   fired and its fire recorded, and only then is the same number *taken* from the head;
+//! * a message's taskId is derived from the hook and the message's identity, and a
+//!   marker records each message handled, so a redelivery (a relay that died before the
+//!   take, or two relays peeking the same batch) creates no second task and no second
+//!   lastFires entry;
+//! * the take returns what it removed: a message that was not in the peeked batch (the
+//!   head moved because another relay took first) is handled there and then.
+//!
+//! The parts: [`bindings`] (which hooks an exchange feeds), [`status`] (what the hook's
+//! owner sees), [`message`] (one message, once), [`lease`] (one relay at a time), and here
+//! the run itself: reconcile the broker with the hooks, then drain.
+
+pub mod bindings;
+mod lease;
+pub mod message;
+pub mod status;
+
+pub use bindings::{hooks_bound_to, index_bindings};
+pub use message::{github_identity, handle_message, message_task_id, Inbound, MessageOutcome, SEEN_RETENTION_DAYS};
+
+use crate::fire::{FireOutcome, TaskQueue};
+use crate::ids::{HookGroupId, HookId};
+use crate::model::{Binding, HookRecord};
+use crate::notify::FailureReport;
+use crate::platform::Clock;
+use crate::pulse::{Message, PulseError, QueueBinding, RabbitMq};
+use crate::render::FiredBy;
+use crate::store::{StorageError, Store};
+use chrono::{DateTime, Utc};
+use lease::Lease;
+use message::relay_identity;
+use serde::Serialize;
+use status::BindingState;
+use std::collections::{BTreeSet, HashSet};
+
+/// Messages read per management API call: large enough to amortise the HTTP round
+/// trip, small enough that a crash redelivers little.
+pub const DEFAULT_BATCH: usize = 200;
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error(transparent)]
+    Pulse(#[from] PulseError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl From<crate::platform::StoreError> for RelayError {
+    fn from(e: crate::platform::StoreError) -> Self {
+        RelayError::Storage(e.into())
+    }
+}
+
+pub fn queue_prefix(namespace: &str) -> String {
+    format!("queue/{namespace}/hooks/")
+}
+
+/// RabbitMQ's limit on queue names.
+pub const MAX_QUEUE_NAME_BYTES: usize = 255;
+
+/// The hook's queue on the broker (Pulse's naming rule `queue/<namespace>/<name>`).
+pub fn queue_name(namespace: &str, g: &str, h: &str) -> String {
+    format!("{}{g}/{h}", queue_prefix(namespace))
+}
+
+// --- the relay run ------------------------------------------------------------------------------
+
+/// What one relay run did, for its log line and the HTTP nudge's answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RelayReport {
+    pub queues: usize,
+    pub bound: usize,
+    pub unbound: usize,
+    pub deleted: usize,
+    pub binding_errors: usize,
+    pub fired: usize,
+    pub declined: usize,
+    pub failed: usize,
+    pub discarded: usize,
+    pub duplicates: usize,
+    /// Messages that a take removed without the peek having shown them (the queue head
+    /// moved under a concurrent relay), handled at once.
+    pub out_of_order: usize,
+    /// Another relay held the lease: this run did nothing.
+    pub busy: bool,
+    /// Problems that stopped one hook's sync or drain; the run went on with the others.
+    pub errors: Vec<String>,
+    #[serde(skip)]
+    pub to_report: Vec<FailureReport>,
+}
+
+impl RelayReport {
+    fn count(&mut self, hook: Option<&HookRecord>, task_id: &str, outcome: &MessageOutcome, now: DateTime<Utc>) {
+        match outcome {
+            MessageOutcome::Fired(FireOutcome::Created { .. }) => self.fired += 1,
+            MessageOutcome::Fired(FireOutcome::Declined) => self.declined += 1,
+            MessageOutcome::Fired(failure) => {
+                self.failed += 1;
+                let error = match failure {
+                    FireOutcome::RenderFailed(e) => e.clone(),
+                    FireOutcome::QueueFailed(e) => e.to_string(),
+                    _ => String::new(),
+                };
+                if let Some(hook) = hook.filter(|h| h.definition.metadata.email_on_error) {
+                    self.to_report.push(FailureReport::new(hook, FiredBy::PulseMessage, task_id, now, &error));
+                }
+            }
+            MessageOutcome::AlreadyHandled => self.duplicates += 1,
+            MessageOutcome::Discarded(_) => self.discarded += 1,
+            MessageOutcome::NoHook => {}
+        }
+    }
+}
+
+/// Brings the hook's queue and bindings on the broker in line with its definition,
+/// and records each binding's state. `exists`: whether the broker has the queue.
+pub fn sync_hook(store: &Store<'_>, mq: &RabbitMq<'_>, now: DateTime<Utc>, hook: &HookRecord, exists: bool, report: &mut RelayReport) -> Result<(), RelayError> {
+    let d = &hook.definition;
+    let queue = queue_name(&mq.config.namespace, &d.hook_group_id, &d.hook_id);
+    if queue.len() > MAX_QUEUE_NAME_BYTES {
+        // RabbitMQ refuses longer names: say so on the hook's status instead of failing
+        // every run with nothing to show.
+        let error = format!("the hook's queue name would be {} bytes; RabbitMQ allows {MAX_QUEUE_NAME_BYTES}", queue.len());
+        let states: Vec<BindingState> = d
+            .bindings
+            .iter()
+            .map(|b| BindingState { exchange: b.exchange.clone(), routing_key_pattern: b.routing_key_pattern.clone(), state: "failed".into(), error: Some(error.clone()) })
+            .collect();
+        report.binding_errors += states.len();
+        status::record_bindings(store.kv, &d.hook_group_id, &d.hook_id, &queue, &states, now)?;
+        return Ok(());
+    }
+    if !exists {
+        mq.declare_queue(&queue)?;
+    }
+    let actual = mq.bindings(&queue)?;
+    for stale in actual.iter().filter(|b| !d.bindings.iter().any(|d| same_binding(b, d))) {
+        mq.unbind(&queue, stale)?;
+        report.unbound += 1;
+    }
+    let mut states = Vec::new();
+    for wanted in &d.bindings {
+        let state = if actual.iter().any(|b| same_binding(b, wanted)) {
+            None
+        } else {
+            match mq.bind(&wanted.exchange, &queue, &wanted.routing_key_pattern) {
+                Ok(()) => {
+                    report.bound += 1;
+                    None
+                }
+                // No such exchange (404) or no permission (403): the hook's owner
+                // needs to know; later runs try again.
+                Err(e @ PulseError::Refused { status: 403 | 404, .. }) => {
+                    report.binding_errors += 1;
+                    Some(match &e {
+                        PulseError::Refused { reason, .. } => reason.clone(),
+                        other => other.to_string(),
+                    })
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        states.push(BindingState {
+            exchange: wanted.exchange.clone(),
+            routing_key_pattern: wanted.routing_key_pattern.clone(),
+            state: if state.is_some() { "failed" } else { "bound" }.into(),
+            error: state,
+        });
+    }
+    status::record_bindings(store.kv, &d.hook_group_id, &d.hook_id, &queue, &states, now)?;
+    Ok(())
+}
+
+/// A removed hook, or one without bindings any more: its queue and state go.
+pub fn forget_hook(store: &Store<'_>, mq: &RabbitMq<'_>, g: &str, h: &str) -> Result<(), RelayError> {
+    mq.delete_queue(&queue_name(&mq.config.namespace, g, h))?;
+    store.kv.delete(&crate::layout::pulse_bindings(g, h))?;
+    Ok(())
+}
+
+pub struct Relay<'a> {
+    pub store: &'a Store<'a>,
+    pub mq: &'a RabbitMq<'a>,
+    pub queue: &'a dyn TaskQueue,
+    pub clock: &'a dyn Clock,
+    /// Messages read per management API call.
+    pub batch: usize,
+}
+
+fn same_binding(b: &QueueBinding, d: &Binding) -> bool {
+    b.exchange == d.exchange && b.routing_key == d.routing_key_pattern
+}
+
+impl Relay<'_> {
+    fn namespace(&self) -> &str {
+        &self.mq.config.namespace
+    }
+
+    /// SPEC §9.1's three-way sync, with the broker as the record of what is in place:
+    /// every hook with bindings gets its queue and exactly its bindings, and queues in
+    /// our namespace that belong to no such hook are deleted. Returns the hooks to drain.
+    pub fn reconcile(&self, report: &mut RelayReport) -> Result<Vec<(String, String)>, RelayError> {
+        let prefix = queue_prefix(self.namespace());
+        let existing: BTreeSet<String> = self.mq.queue_names(&prefix)?.into_iter().collect();
+        let mut wanted = BTreeSet::new();
+        let mut to_drain = Vec::new();
+        for (g, h) in bindings::bound_hooks(self.store.kv)? {
+            let hook = match (HookGroupId::new(&g), HookId::new(&h)) {
+                (Ok(gid), Ok(hid)) => self.store.hook(&gid, &hid)?,
+                _ => None,
+            };
+            let Some(hook) = hook.filter(|hook| !hook.definition.bindings.is_empty()) else {
+                // The index outlived the hook (or its bindings): repair it.
+                bindings::unindex_hook(self.store.kv, &g, &h)?;
+                continue;
+            };
+            let queue = queue_name(self.namespace(), &g, &h);
+            wanted.insert(queue.clone());
+            match sync_hook(self.store, self.mq, self.clock.now(), &hook, existing.contains(&queue), report) {
+                Ok(()) => to_drain.push((g, h)),
+                Err(e) => report.errors.push(format!("{g}/{h}: {e}")),
+            }
+        }
+        for queue in existing.difference(&wanted) {
+            let Some((g, h)) = queue[prefix.len()..].split_once('/') else { continue };
+            // A queue is deleted only if its hook is really gone (or unbound): a hook
+            // stored by a writer that died before indexing it is indexed here.
+            let stored = match (HookGroupId::new(g), HookId::new(h)) {
+                (Ok(gid), Ok(hid)) => self.store.hook(&gid, &hid)?.filter(|hook| !hook.definition.bindings.is_empty()),
+                _ => None,
+            };
+            let result = match stored {
+                Some(hook) => {
+                    index_bindings(self.store.kv, g, h, &[], &hook.definition.bindings)?;
+                    sync_hook(self.store, self.mq, self.clock.now(), &hook, true, report).map(|()| to_drain.push((g.to_string(), h.to_string())))
+                }
+                None => forget_hook(self.store, self.mq, g, h).map(|()| report.deleted += 1),
+            };
+            if let Err(e) = result {
+                report.errors.push(format!("{queue}: {e}"));
+            }
+        }
+        report.queues = to_drain.len();
+        Ok(to_drain)
+    }
+
+    fn handle(&self, g: &str, h: &str, message: &Message, report: &mut RelayReport) -> Result<(), StorageError> {
+        let identity = relay_identity(message);
+        let inbound = Inbound { exchange: &message.exchange, routing_key: &message.routing_key, identity: &identity, body: &message.payload };
+        let now = self.clock.now();
+        let outcome = handle_message(self.store, self.queue, g, h, &inbound, now)?;
+        let hook = match (&outcome, HookGroupId::new(g), HookId::new(h)) {
+            (MessageOutcome::Fired(FireOutcome::RenderFailed(_) | FireOutcome::QueueFailed(_)), Ok(gid), Ok(hid)) => self.store.hook(&gid, &hid)?,
+            _ => None,
+        };
+        report.count(hook.as_ref(), &message_task_id(g, h, &identity), &outcome, now);
+        Ok(())
+    }
+
+    /// Drains the hook's queue batch by batch until it is empty or `until` has passed.
+    fn drain(&self, lease: &Lease, g: &str, h: &str, until: DateTime<Utc>, report: &mut RelayReport) -> Result<(), RelayError> {
+        let queue = queue_name(self.namespace(), g, h);
+        if queue.len() > MAX_QUEUE_NAME_BYTES {
+            return Ok(()); // no queue: its status says why
+        }
+        while self.clock.now() < until && lease.renew(self)? {
+            let batch = self.mq.peek(&queue, self.batch)?;
+            if batch.is_empty() {
+                break;
+            }
+            let mut handled = HashSet::new();
+            for message in &batch {
+                // Lost the lease (this batch outlived it): stop before taking anything;
+                // what was fired has its marker, the rest stays queued.
+                if !lease.keep(self)? {
+                    return Ok(());
+                }
+                self.handle(g, h, message, report)?;
+                handled.insert(relay_identity(message));
+            }
+            let mut unseen: std::collections::VecDeque<Message> =
+                self.mq.take(&queue, batch.len())?.into_iter().filter(|m| !handled.contains(&relay_identity(m))).collect();
+            while let Some(message) = unseen.front() {
+                report.out_of_order += 1;
+                if let Err(e) = self.handle(g, h, message, report) {
+                    // Taken but not fired: back into the queue rather than lost.
+                    for m in &unseen {
+                        if let Err(requeue) = self.mq.requeue(&queue, m) {
+                            report.errors.push(format!("{g}/{h}: a taken message could not be requeued: {requeue}"));
+                        }
+                    }
+                    return Err(e.into());
+                }
+                unseen.pop_front();
+            }
+            if batch.len() < self.batch {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// One run: reconcile, then drain every hook's queue, within `budget`; nothing if
+    /// another relay is running (see `Lease`).
+    pub fn run(&self, budget: chrono::Duration) -> Result<RelayReport, RelayError> {
+        let until = self.clock.now() + budget;
+        let mut report = RelayReport::default();
+        let Some(lease) = Lease::acquire(self)? else {
+            report.busy = true;
+            return Ok(report);
+        };
+        for (g, h) in self.reconcile(&mut report)? {
+            if !lease.renew(self)? {
+                report.errors.push("the relay lease was lost to another relay; stopping".into());
+                break;
+            }
+            if let Err(e) = self.drain(&lease, &g, &h, until, &mut report) {
+                report.errors.push(format!("{g}/{h}: {e}"));
+            }
+        }
+        lease.release(self)?;
+        Ok(report)
+    }
+}
+
