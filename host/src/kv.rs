@@ -134,7 +134,7 @@ impl KvBackend for SqliteStore {
     }
     fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<()> {
         let mut conn = self.conn.lock().map_err(|_| anyhow!("key-value connection poisoned"))?;
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         for (k, v) in entries {
             tx.prepare_cached(UPSERT)?.execute(params![self.label, k, v])?;
         }
@@ -142,15 +142,17 @@ impl KvBackend for SqliteStore {
     }
     fn delete_many(&self, keys: &[String]) -> Result<()> {
         let mut conn = self.conn.lock().map_err(|_| anyhow!("key-value connection poisoned"))?;
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         for k in keys {
             tx.prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")?.execute(params![self.label, k])?;
         }
         Ok(tx.commit()?)
     }
+    /// Read and write in one IMMEDIATE transaction: several host processes may share the
+    /// file, and a deferred one that read first could not upgrade to write (SQLITE_BUSY).
     fn increment(&self, key: &str, delta: i64) -> Result<i64> {
         let mut conn = self.conn.lock().map_err(|_| anyhow!("key-value connection poisoned"))?;
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let current: Option<Vec<u8>> = tx.prepare_cached(SELECT)?.query_row(params![self.label, key], |r| r.get(0)).optional()?;
         let n = match current {
             None => 0,

@@ -95,11 +95,11 @@ fn the_timer_prunes_fires_older_than_a_year_once_a_day() {
     }
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let in_200_days = run_cron(&state_dir, "timer", &(now + 200 * 86400).to_string(), &[]);
-    assert!(String::from_utf8_lossy(&in_200_days.stdout).contains("timer: pruned 0 fires"), "{in_200_days:?}");
+    assert!(String::from_utf8_lossy(&in_200_days.stdout).contains("pruned 0 fires"), "{in_200_days:?}");
     let same_day = run_cron(&state_dir, "timer", &(now + 200 * 86400 + 60).to_string(), &[]);
     assert!(!String::from_utf8_lossy(&same_day.stdout).contains("pruned"), "once a day: {same_day:?}");
     let in_400_days = run_cron(&state_dir, "timer", &(now + 400 * 86400).to_string(), &[]);
-    assert!(String::from_utf8_lossy(&in_400_days.stdout).contains("timer: pruned 1 fires"), "{in_400_days:?}");
+    assert!(String::from_utf8_lossy(&in_400_days.stdout).contains("pruned 1 fires"), "{in_400_days:?}");
     let host = Host::start_with(HostOptions { state_dir, ..HostOptions::default() });
     assert_eq!(host.request("GET", &format!("{hook}/last-fires"), None).status, 404, "the fire is gone");
     assert_eq!(host.request("GET", hook, None).status, 200, "the hook stays");

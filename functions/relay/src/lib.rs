@@ -13,7 +13,7 @@ use taskhooks_shared::platform::SystemClock;
 use taskhooks_shared::pulse::RabbitMq;
 use taskhooks_shared::relay::{Relay, DEFAULT_BATCH};
 use taskhooks_shared::store::Store;
-use taskhooks_spin_adapter::{service_config, with_task_queue, SpinHttp, SpinKeyValue};
+use taskhooks_spin_adapter::{ensure_layout, service_config, with_task_queue, SpinHttp, SpinKeyValue};
 
 /// A run stops draining after this long, so one run ends before the next minute's starts
 /// (what is left waits for the next run).
@@ -27,6 +27,7 @@ fn run(at: u64) -> Result<(), String> {
         return Ok(());
     };
     let kv = SpinKeyValue::open_default().map_err(|e| e.to_string())?;
+    ensure_layout(&kv)?;
     let store = Store { kv: &kv, key: &config.sealing_key };
     let mq = RabbitMq { http: &SpinHttp, config: pulse };
     let report = with_task_queue(&store, &config, |queue| {

@@ -1,20 +1,27 @@
 //! The platform traits of `taskhooks-shared` implemented over the Spin SDK, shared by the
 //! three components.
 
-use spin_sdk::key_value::Store;
-use taskhooks_shared::platform::{KeyValue, StoreError};
+use spin_sdk::wit::wasi::keyvalue::{atomics, batch, store};
+use taskhooks_shared::platform::{CasAttempt, KeyValue, StoreError};
 
-/// The application's key-value store (`key_value_stores = ["default"]` in spin.toml).
-pub struct SpinKeyValue(Store);
+/// The application's key-value store (`key_value_stores = ["default"]` in spin.toml),
+/// through `wasi:keyvalue@0.2.0-draft2` (Spin 3: the same data as `fermyon:spin/key-value`,
+/// plus compare-and-swap, increment and batches). It cannot list keys: see
+/// `taskhooks_shared::platform`.
+pub struct SpinKeyValue(store::Bucket);
 
 impl SpinKeyValue {
     pub fn open_default() -> Result<Self, StoreError> {
-        Store::open_default().map(Self).map_err(|e| StoreError(format!("opening the default store: {e}")))
+        store::open("default").map(Self).map_err(|e| StoreError(format!("opening the default store: {e:?}")))
     }
 }
 
-fn store_error(e: spin_sdk::key_value::Error) -> StoreError {
-    StoreError(e.to_string())
+fn store_error(e: store::Error) -> StoreError {
+    StoreError(match e {
+        store::Error::NoSuchStore => "no such store".into(),
+        store::Error::AccessDenied => "access denied".into(),
+        store::Error::Other(m) => m,
+    })
 }
 
 impl KeyValue for SpinKeyValue {
@@ -27,11 +34,30 @@ impl KeyValue for SpinKeyValue {
     fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.0.delete(key).map_err(store_error)
     }
-    fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        let mut keys = self.0.get_keys().map_err(store_error)?;
-        keys.retain(|k| k.starts_with(prefix));
-        Ok(keys)
+    /// Spin answers only the keys that exist, in no promised order: matched by key.
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let mut found: std::collections::HashMap<String, Option<Vec<u8>>> = batch::get_many(&self.0, keys).map_err(store_error)?.into_iter().collect();
+        Ok(keys.iter().map(|k| found.remove(k).flatten()).collect())
     }
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        atomics::increment(&self.0, key, delta).map_err(store_error)
+    }
+    fn compare_and_swap(&self, key: &str, update: &mut dyn FnMut(Option<&[u8]>) -> Option<Vec<u8>>) -> Result<CasAttempt, StoreError> {
+        let cas = atomics::Cas::new(&self.0, key).map_err(store_error)?;
+        let current = cas.current().map_err(store_error)?;
+        let Some(new) = update(current.as_deref()) else { return Ok(CasAttempt::Unchanged) };
+        match atomics::swap(cas, &new) {
+            Ok(()) => Ok(CasAttempt::Swapped),
+            Err(atomics::CasError::CasFailed(_)) => Ok(CasAttempt::Conflict),
+            Err(atomics::CasError::StoreError(e)) => Err(store_error(e)),
+        }
+    }
+}
+
+/// Makes sure the store has the current key layout (one read when it has; see
+/// `taskhooks_shared::layout::ensure`).
+pub fn ensure_layout(kv: &SpinKeyValue) -> Result<(), String> {
+    taskhooks_shared::layout::ensure(kv, &std::thread::sleep).map_err(|e| e.to_string())
 }
 
 /// A Spin variable, or `None` when it is unset or empty (our spin.toml declares optional

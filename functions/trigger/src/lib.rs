@@ -7,11 +7,18 @@ use spin_sdk::http::{Request, Response};
 use spin_sdk::http_component;
 use taskhooks_shared::api::{ApiRequest, ApiResponse, Service};
 use taskhooks_shared::platform::SystemClock;
-use taskhooks_spin_adapter::{service_config, SpinHttp, SpinKeyValue};
+use taskhooks_spin_adapter::{ensure_layout, service_config, SpinHttp, SpinKeyValue};
 
 fn server_error(message: &str) -> ApiResponse {
     eprintln!("trigger: {message}");
     ApiResponse::json(500, &serde_json::json!({"code": "InternalServerError", "message": message, "requestInfo": {}}))
+}
+
+/// The store is not ready for this version (an older layout to upgrade, or a set-up in
+/// progress): 503, which Taskcluster clients retry.
+fn unavailable(message: &str) -> ApiResponse {
+    eprintln!("trigger: {message}");
+    ApiResponse::json(503, &serde_json::json!({"code": "ServiceUnavailable", "message": message, "requestInfo": {}}))
 }
 
 #[http_component]
@@ -26,7 +33,10 @@ fn handle(req: Request) -> Response {
         body: req.into_body(),
     };
     let resp = match (SpinKeyValue::open_default(), service_config(env!("CARGO_PKG_VERSION"))) {
-        (Ok(kv), Ok(config)) => Service::new(&kv, &SystemClock, &config).with_http(&SpinHttp).handle(&api_req),
+        (Ok(kv), Ok(config)) => match ensure_layout(&kv) {
+            Ok(()) => Service::new(&kv, &SystemClock, &config).with_http(&SpinHttp).handle(&api_req),
+            Err(e) => unavailable(&e),
+        },
         (Err(e), _) => server_error(&format!("key-value store unavailable: {e}")),
         (_, Err(e)) => server_error(&format!("misconfigured deployment: {e}")),
     };
