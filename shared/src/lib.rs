@@ -27,6 +27,7 @@ pub mod hawk;
 pub mod embedded_queue;
 pub mod ids;
 pub mod layout;
+pub mod migrate;
 pub mod model;
 pub mod notify;
 pub mod pulse;
