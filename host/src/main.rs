@@ -3,6 +3,7 @@
 
 mod http_server;
 mod kv;
+mod maintenance;
 mod manifest;
 mod outbound;
 mod routes;
@@ -26,8 +27,15 @@ USAGE:
     taskhooks cron COMPONENT [--at TIME] [OPTIONS]
         Run one cron component once, as its trigger would at TIME (RFC 3339 or seconds
         since the epoch; default now), then exit. Exit status 1 if it failed.
+    taskhooks kv upgrade [OPTIONS]
+        Upgrade the default key-value store to this version's layout, in place (a store
+        written before taskhooks 0.2; safe to interrupt and run again). The components
+        refuse a store that needs it.
+    taskhooks kv verify [--repair] [OPTIONS]
+        Check every index of the store against its records; with --repair, fix what
+        differs. Exit status 1 if anything differed (and was not repaired).
 
-OPTIONS (both):
+OPTIONS (all):
     -f, --from FILE                 the application manifest (default ./spin.toml)
     --runtime-config-file FILE      Spin runtime configuration (key-value stores)
     --state-dir DIR                 where the default key-value store lives (default .spin
@@ -44,6 +52,7 @@ struct Options {
     state_dir: Option<PathBuf>,
     at: Option<String>,
     disable_cron: bool,
+    repair: bool,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options> {
@@ -57,6 +66,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options> {
         state_dir: None,
         at: None,
         disable_cron: false,
+        repair: false,
     };
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| anyhow!("{name} needs a value"));
@@ -67,8 +77,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options> {
             "--state-dir" => opts.state_dir = Some(value(&arg)?.into()),
             "--at" => opts.at = Some(value("--at")?),
             "--disable-cron" => opts.disable_cron = true,
+            "--repair" => opts.repair = true,
             "-h" | "--help" => bail!("help"),
-            a if !a.starts_with('-') && opts.command == "cron" && opts.component.is_none() => {
+            a if !a.starts_with('-') && matches!(opts.command.as_str(), "cron" | "kv") && opts.component.is_none() => {
                 opts.component = Some(a.to_string())
             }
             other => bail!("unknown argument `{other}`"),
@@ -88,7 +99,7 @@ fn parse_time(text: &str) -> Result<DateTime<Utc>> {
 
 fn main() {
     let opts = match parse_args(std::env::args().skip(1)) {
-        Ok(o) if matches!(o.command.as_str(), "up" | "cron") => o,
+        Ok(o) if matches!(o.command.as_str(), "up" | "cron" | "kv") => o,
         Ok(o) if o.command == "help" => {
             println!("{USAGE}");
             return;
@@ -117,6 +128,11 @@ async fn run(opts: Options) -> Result<()> {
     let (manifest, base_dir) = manifest::Manifest::load(&opts.manifest)?;
     let state_dir = opts.state_dir.clone().unwrap_or_else(|| base_dir.join(".spin"));
     let runtime_config = kv::RuntimeConfig::load(opts.runtime_config.as_deref())?;
+    if opts.command == "kv" {
+        let stores = kv::KvStores::open(["default".to_string()], &runtime_config, &state_dir, &base_dir)?;
+        let store = maintenance::BackendKv(stores.get("default").expect("opened above"));
+        return maintenance::run(opts.component.as_deref().unwrap_or_default(), &store, opts.repair);
+    }
     let app = Arc::new(runtime::App::load(runtime::AppOptions {
         manifest: &manifest,
         base_dir: &base_dir,

@@ -44,3 +44,4 @@ pub mod store;
 pub mod topic;
 pub mod scopes;
 pub mod trigger_schema;
+pub mod verify;
