@@ -9,7 +9,7 @@
 //! | --- | --- | --- |
 //! | `layout/version` | `"2"` once the store has this layout | written by `setup` or the upgrade |
 //! | `layout/setup` | counter: elects the one component that runs `setup` | `increment` |
-//! | `index/hooks/<shard>` (64) | `{hookGroupId: {hookId: claim token}}` | fixed; CAS |
+//! | `index/hooks/<shard of g>` (64) | `{hookGroupId: {hookId: claim token}}` | fixed; CAS |
 //! | `hook/<g>/<h>` | a hook: definition, sealed trigger token and nextTaskId, nextScheduledDate | `index/hooks/<shard of g>` |
 //! | `fireseq/<g>/<h>` | counter: the hook's newest fire's sequence number | `increment` |
 //! | `firefloor/<g>/<h>` | lowest sequence number that may still exist | CAS (daily pass) |
@@ -27,11 +27,11 @@
 //! | `index/bindings/<shard>` (16) | `{exchange: {"<g>/<h>": [routing key patterns]}}` | fixed; CAS |
 //! | `pulse/bindings/<g>/<h>` | the hook's binding states on the broker | relay |
 //! | `pulse/discards/<g>/<h>` | messages discarded for the hook: count and last | CAS |
-//! | `pulse/seen/<g>/<h>/<identity>` | `pending:<ms>` or `done:<ms>`: a message handled | `expiry/<day>` |
+//! | `pulse/seen/<g>/<h>/<identity>` | `pending:<ms>:<fire seq>` or `done:<ms>:<fire seq>`: a message handled | `expiry/<day>` |
 //! | `relay/lease` | `free`, or `<owner> <until ms>` | fixed; CAS |
 //! | `notified/<g>/<h>` | ms of the last failure report | CAS |
 //! | `expiryseq/<day>` | counter: entries in the day's expiry bucket | `increment` |
-//! | `expiry/<day>/<n>` | JSON list of keys that expire that day | `expiryseq/<day>` |
+//! | `expiry/<day>/<n>` | one thing that may go that day (a fire, a task with its group entry, a marker) | `expiryseq/<day>` |
 //! | `expiry/cursor` | first day the daily pass has not pruned | daily pass |
 //!
 //! `<h>` (a hookId may contain `/`) and other free-form parts are %-encoded by

@@ -56,20 +56,24 @@ impl FailureReport {
     }
 }
 
-fn quiet_key(r: &FailureReport) -> String {
-    format!("notified/{}/{}", r.hook_group_id, r.hook_id.replace('%', "%25").replace('/', "%2F"))
-}
 
 /// Sends `report` unless this hook's owner was told within the last 12 hours. Returns
 /// whether it was sent. A failed send is not retried (the fire is already recorded).
 pub fn report_failure(kv: &dyn KeyValue, http: &dyn HttpClient, channel: &FailureChannel, report: &FailureReport) -> Result<bool, String> {
-    let key = quiet_key(report);
-    let last = kv.get(&key).map_err(|e| e.to_string())?.and_then(|b| String::from_utf8(b).ok()).and_then(|s| s.parse::<i64>().ok());
-    if last.is_some_and(|ms| report.time.timestamp_millis() - ms < Duration::hours(QUIET_HOURS).num_milliseconds()) {
+    let key = crate::layout::notified(&report.hook_group_id, &report.hook_id);
+    let at = report.time.timestamp_millis();
+    // Claimed (compare-and-swap) before sending: two failures at once send one report.
+    let claimed = crate::cas::update(kv, &key, |current| {
+        let last = current.and_then(|b| std::str::from_utf8(b).ok()).and_then(|s| s.parse::<i64>().ok());
+        if last.is_some_and(|ms| at - ms < Duration::hours(QUIET_HOURS).num_milliseconds()) {
+            return (None, false);
+        }
+        (Some(at.to_string().into_bytes()), true)
+    })
+    .map_err(|e| e.to_string())?;
+    if !claimed {
         return Ok(false);
     }
-    // Claimed before sending: two failures at once send at most one report.
-    kv.set(&key, report.time.timestamp_millis().to_string().as_bytes()).map_err(|e| e.to_string())?;
     let (url, body, auth) = match channel {
         FailureChannel::Webhook(url) => (url.clone(), report.json(), None),
         FailureChannel::TaskclusterNotify(c) => {
