@@ -26,8 +26,7 @@ impl KeyValue for BackendKv {
         self.0.delete(key).map_err(err)
     }
     fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let mut found: std::collections::HashMap<String, Option<Vec<u8>>> = self.0.get_many(keys).map_err(err)?.into_iter().collect();
-        Ok(keys.iter().map(|k| found.remove(k).flatten()).collect())
+        Ok(taskhooks_shared::platform::align_found(keys, self.0.get_many(keys).map_err(err)?))
     }
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
         self.0.increment(key, delta).map_err(err)

@@ -146,6 +146,51 @@ pub fn get_many(kv: &dyn KeyValue, keys: &[String]) -> Result<Vec<Option<Vec<u8>
     }
 }
 
+/// The JSON values at `keys` (`None` where absent), one batch read; a value that does not
+/// parse is a corrupt record, named by its key.
+pub fn get_many_json<T: DeserializeOwned>(kv: &dyn KeyValue, keys: &[String]) -> Result<Vec<Option<T>>, StorageError> {
+    keys.iter()
+        .zip(get_many(kv, keys)?)
+        .map(|(key, value)| match value {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| StorageError::Corrupt { key: key.clone(), reason: e.to_string() }),
+        })
+        .collect()
+}
+
+/// Applies `change` to the record at `key` as stored, with compare-and-swap: `Ok(None)`
+/// if there is no record, or if `change` returns false (nothing to do); otherwise the
+/// record as written. `decode` and `encode` are the record's stored form (a sealed secret,
+/// say); a record that does not decode is an error, not a retry. `change` may run more
+/// than once.
+pub fn update_record<T>(
+    kv: &dyn KeyValue,
+    key: &str,
+    decode: impl Fn(&[u8]) -> Result<T, StorageError>,
+    encode: impl Fn(&T) -> Vec<u8>,
+    mut change: impl FnMut(&mut T) -> bool,
+) -> Result<Option<T>, StorageError> {
+    let mut failure = None;
+    let result = update(kv, key, |current| {
+        let Some(bytes) = current else { return (None, None) };
+        let mut record = match decode(bytes) {
+            Ok(r) => r,
+            Err(e) => {
+                failure = Some(e);
+                return (None, None);
+            }
+        };
+        if !change(&mut record) {
+            return (None, None);
+        }
+        (Some(encode(&record)), Some(record))
+    })?;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(result),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -203,6 +203,13 @@ impl EmbeddedQueue<'_> {
         Ok(self.read(task_id)?.map(|r| json!({"status": r["status"]})))
     }
 
+    /// The states of `task_ids` (`None` for a task not here), one batch read.
+    pub fn states(&self, task_ids: &[String]) -> Result<Vec<Option<String>>, StorageError> {
+        let keys: Vec<String> = task_ids.iter().map(|id| layout::task(id)).collect();
+        let records: Vec<Option<Value>> = crate::cas::get_many_json(self.kv, &keys)?;
+        Ok(records.into_iter().map(|r| r.and_then(|r| r["status"]["state"].as_str().map(str::to_string))).collect())
+    }
+
     /// `listTaskGroup`: the group's tasks in taskId order, `limit` at a time.
     pub fn list_task_group(&self, group: &str, offset: usize, limit: usize) -> Result<Option<(Vec<Value>, bool)>, StorageError> {
         let n = crate::cas::read_counter(self.kv, &layout::task_group_seq(group))?;
@@ -211,12 +218,7 @@ impl EmbeddedQueue<'_> {
         ids.sort();
         ids.dedup();
         let keys: Vec<String> = ids.iter().map(|id| layout::task(id)).collect();
-        let mut records = Vec::new();
-        for (key, value) in keys.iter().zip(crate::cas::get_many(self.kv, &keys)?) {
-            if let Some(bytes) = value {
-                records.push(serde_json::from_slice::<Value>(&bytes).map_err(|e| StorageError::Corrupt { key: key.clone(), reason: e.to_string() })?);
-            }
-        }
+        let records: Vec<Value> = crate::cas::get_many_json(self.kv, &keys)?.into_iter().flatten().collect();
         if records.is_empty() {
             return Ok(None);
         }

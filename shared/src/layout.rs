@@ -86,8 +86,13 @@ pub fn hook_index(g: &str) -> String {
     format!("index/hooks/{}", shard(g, HOOK_SHARDS))
 }
 
+/// `<prefix>0` .. `<prefix><count - 1>`: a family of fixed documents.
+fn numbered(prefix: &str, count: usize) -> Vec<String> {
+    (0..count).map(|n| format!("{prefix}{n}")).collect()
+}
+
 pub fn hook_index_shards() -> Vec<String> {
-    (0..HOOK_SHARDS).map(|n| format!("index/hooks/{n}")).collect()
+    numbered("index/hooks/", HOOK_SHARDS)
 }
 
 pub fn fire_seq(g: &str, h: &str) -> String {
@@ -133,7 +138,7 @@ pub fn due_slot(hour: DateTime<Utc>) -> String {
 }
 
 pub fn due_slots() -> Vec<String> {
-    (0..DUE_SLOTS).map(|n| format!("due/{n}")).collect()
+    numbered("due/", DUE_SLOTS as usize)
 }
 
 pub const TIMER_CURSOR: &str = "timer/cursor";
@@ -144,7 +149,7 @@ pub fn binding_index(exchange: &str) -> String {
 }
 
 pub fn binding_index_shards() -> Vec<String> {
-    (0..BINDING_SHARDS).map(|n| format!("index/bindings/{n}")).collect()
+    numbered("index/bindings/", BINDING_SHARDS)
 }
 
 pub fn pulse_bindings(g: &str, h: &str) -> String {

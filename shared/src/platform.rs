@@ -43,6 +43,13 @@ pub trait KeyValue {
     fn compare_and_swap(&self, key: &str, update: &mut dyn FnMut(Option<&[u8]>) -> Option<Vec<u8>>) -> Result<CasAttempt, StoreError>;
 }
 
+/// Spin's get-many answers only the keys that exist, in no promised order: this lines
+/// them up with the keys asked for, as `KeyValue::get_many` answers.
+pub fn align_found(keys: &[String], found: Vec<(String, Option<Vec<u8>>)>) -> Vec<Option<Vec<u8>>> {
+    let mut found: std::collections::HashMap<String, Option<Vec<u8>>> = found.into_iter().collect();
+    keys.iter().map(|k| found.remove(k).flatten()).collect()
+}
+
 /// Listing every key: offline maintenance only (see the module comment).
 pub trait KeyListing: KeyValue {
     fn all_keys(&self) -> Result<Vec<String>, StoreError>;

@@ -73,8 +73,16 @@ fn index_many<'h>(kv: &dyn KeyValue, hooks: impl IntoIterator<Item = &'h HookRec
             by_slot.entry(slot_of(next, floor)).or_default().push((hook_ref(hook), next.timestamp_millis()));
         }
     }
+    // An entry keeps the earlier of two dates: one written by a writer that then lost (a
+    // re-create refused with 409) must not delay the hook, and an early one only makes a
+    // tick look at the hook's record and correct it.
     for (key, entries) in by_slot {
-        cas::update_json(kv, &key, |slot: &mut Slot| slot.extend(entries.iter().cloned()))?;
+        cas::update_json(kv, &key, |slot: &mut Slot| {
+            for (entry, ms) in &entries {
+                let at = slot.entry(entry.clone()).or_insert(*ms);
+                *at = (*at).min(*ms);
+            }
+        })?;
     }
     Ok(())
 }
@@ -393,6 +401,15 @@ mod tests {
         w.kv.delete(layout::TIMER_CURSOR).unwrap();
         assert_eq!(w.tick("2026-11-23T13:06:00Z"), report(1, 1), "the 409 counts as created");
         assert_eq!(w.tasks().len(), 1);
+    }
+
+    #[test]
+    fn an_index_entry_of_a_refused_re_create_does_not_delay_the_hook() {
+        let w = World::new();
+        let hook = w.create("h", &["0 0 * * * *"], "2026-11-23T12:10:00Z");
+        // createHook indexes before it learns the hook exists (409): a later date, same slot.
+        index_hook(&w.kv, &HookRecord { next_scheduled_date: "2026-11-23T13:30:00.000Z".into(), ..hook }).unwrap();
+        assert_eq!(w.tick("2026-11-23T13:15:00Z"), report(1, 1), "fires at its own date");
     }
 
     #[test]

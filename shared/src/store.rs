@@ -177,27 +177,9 @@ impl Store<'_> {
     /// Applies `change` to the hook as stored (compare-and-swap, retried on conflict):
     /// `Ok(None)` if there is no such hook, or if `change` returns false (nothing to do);
     /// otherwise the hook as written. `change` may run more than once.
-    pub fn update_hook(&self, g: &HookGroupId, h: &HookId, mut change: impl FnMut(&mut HookRecord) -> bool) -> Result<Option<HookRecord>, StorageError> {
+    pub fn update_hook(&self, g: &HookGroupId, h: &HookId, change: impl FnMut(&mut HookRecord) -> bool) -> Result<Option<HookRecord>, StorageError> {
         let key = layout::hook(g.as_str(), h.as_str());
-        let mut failure = None;
-        let result = cas::update(self.kv, &key, |current| {
-            let Some(bytes) = current else { return (None, None) };
-            let mut hook = match self.open_hook(&key, bytes) {
-                Ok(hook) => hook,
-                Err(e) => {
-                    failure = Some(e);
-                    return (None, None);
-                }
-            };
-            if !change(&mut hook) {
-                return (None, None);
-            }
-            (Some(self.seal_hook(&hook)), Some(hook))
-        })?;
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(result),
-        }
+        cas::update_record(self.kv, &key, |bytes| self.open_hook(&key, bytes), |hook| self.seal_hook(hook), change)
     }
 
     /// Deletes the hook, its index entry and all its recorded fires.
@@ -223,13 +205,8 @@ impl Store<'_> {
 
     /// Groups having at least one hook, sorted.
     pub fn hook_groups(&self) -> Result<Vec<String>, StorageError> {
-        let shards = layout::hook_index_shards();
-        let mut groups = Vec::new();
-        for (key, value) in shards.iter().zip(cas::get_many(self.kv, &shards)?) {
-            let Some(bytes) = value else { continue };
-            let shard: HookShard = serde_json::from_slice(&bytes).map_err(|e| StorageError::Corrupt { key: key.clone(), reason: e.to_string() })?;
-            groups.extend(shard.into_iter().filter(|(_, hooks)| !hooks.is_empty()).map(|(g, _)| g));
-        }
+        let shards: Vec<Option<HookShard>> = cas::get_many_json(self.kv, &layout::hook_index_shards())?;
+        let mut groups: Vec<String> = shards.into_iter().flatten().flat_map(|shard| shard.into_iter().filter(|(_, hooks)| !hooks.is_empty()).map(|(g, _)| g)).collect();
         groups.sort();
         Ok(groups)
     }
@@ -298,12 +275,8 @@ impl Store<'_> {
             let want = (limit + 1 - fires.len()) as i64;
             let low = (next - want + 1).max(floor);
             let keys: Vec<String> = (low..=next).rev().map(|seq| layout::fire(gs, hs, seq)).collect();
-            for ((key, value), seq) in keys.iter().zip(cas::get_many(self.kv, &keys)?).zip((low..=next).rev()) {
-                if let Some(bytes) = value {
-                    let fire = serde_json::from_slice(&bytes).map_err(|e| StorageError::Corrupt { key: key.clone(), reason: e.to_string() })?;
-                    fires.push((seq, fire));
-                }
-            }
+            let found: Vec<Option<LastFire>> = cas::get_many_json(self.kv, &keys)?;
+            fires.extend((low..=next).rev().zip(found).filter_map(|(seq, fire)| Some((seq, fire?))));
             next = low - 1;
         }
         let more = fires.len() > limit;
@@ -333,11 +306,18 @@ impl Store<'_> {
         Ok(true)
     }
 
+    fn open_client(&self, key: &str, bytes: &[u8]) -> Result<ClientRecord, StorageError> {
+        let mut client: ClientRecord = serde_json::from_slice(bytes).map_err(|e| StorageError::Corrupt { key: key.to_string(), reason: e.to_string() })?;
+        client.access_token = self.open(key, &client.access_token)?;
+        Ok(client)
+    }
+
     pub fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, StorageError> {
         let key = layout::client(client_id);
-        let Some(mut client) = self.read::<ClientRecord>(&key)? else { return Ok(None) };
-        client.access_token = self.open(&key, &client.access_token)?;
-        Ok(Some(client))
+        match self.kv.get(&key)? {
+            None => Ok(None),
+            Some(bytes) => self.open_client(&key, &bytes).map(Some),
+        }
     }
 
     fn seal_client(&self, client: &ClientRecord) -> Vec<u8> {
@@ -366,30 +346,11 @@ impl Store<'_> {
     /// Applies `change` to the client as stored; `Ok(None)` if there is none.
     pub fn update_client(&self, client_id: &str, mut change: impl FnMut(&mut ClientRecord)) -> Result<Option<ClientRecord>, StorageError> {
         let key = layout::client(client_id);
-        let mut failure = None;
-        let result = cas::update(self.kv, &key, |current| {
-            let Some(bytes) = current else { return (None, None) };
-            let opened = serde_json::from_slice::<ClientRecord>(bytes)
-                .map_err(|e| StorageError::Corrupt { key: key.clone(), reason: e.to_string() })
-                .and_then(|mut c| self.open(&key, &c.access_token).map(|t| {
-                    c.access_token = t;
-                    c
-                }));
-            match opened {
-                Ok(mut client) => {
-                    change(&mut client);
-                    (Some(self.seal_client(&client)), Some(client))
-                }
-                Err(e) => {
-                    failure = Some(e);
-                    (None, None)
-                }
-            }
-        })?;
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(result),
-        }
+        let change = |client: &mut ClientRecord| {
+            change(client);
+            true
+        };
+        cas::update_record(self.kv, &key, |bytes| self.open_client(&key, bytes), |client| self.seal_client(client), change)
     }
 
     pub fn delete_client(&self, client_id: &str) -> Result<(), StorageError> {
@@ -402,10 +363,9 @@ impl Store<'_> {
         let keys: Vec<String> = ids.iter().map(|id| layout::client(id)).collect();
         let mut clients = Vec::new();
         for (key, value) in keys.iter().zip(cas::get_many(self.kv, &keys)?) {
-            let Some(bytes) = value else { continue };
-            let mut client: ClientRecord = serde_json::from_slice(&bytes).map_err(|e| StorageError::Corrupt { key: key.clone(), reason: e.to_string() })?;
-            client.access_token = self.open(key, &client.access_token)?;
-            clients.push(client);
+            if let Some(bytes) = value {
+                clients.push(self.open_client(key, &bytes)?);
+            }
         }
         Ok(clients)
     }
@@ -420,13 +380,7 @@ impl Store<'_> {
     pub fn roles(&self) -> Result<Vec<RoleRecord>, StorageError> {
         let index: IndexDoc<String> = cas::read_json(self.kv, layout::ROLE_INDEX)?;
         let keys: Vec<String> = index.keys().map(|id| layout::role(id)).collect();
-        let mut roles = Vec::new();
-        for (key, value) in keys.iter().zip(cas::get_many(self.kv, &keys)?) {
-            if let Some(bytes) = value {
-                roles.push(serde_json::from_slice::<RoleRecord>(&bytes).map_err(|e| StorageError::Corrupt { key: key.clone(), reason: e.to_string() })?);
-            }
-        }
-        Ok(roles)
+        Ok(cas::get_many_json(self.kv, &keys)?.into_iter().flatten().collect())
     }
 
     pub fn role(&self, role_id: &str) -> Result<Option<RoleRecord>, StorageError> {
@@ -454,24 +408,12 @@ impl Store<'_> {
     /// Applies `change` to the role as stored; `Ok(None)` if there is none.
     pub fn update_role(&self, role_id: &str, mut change: impl FnMut(&mut RoleRecord)) -> Result<Option<RoleRecord>, StorageError> {
         let key = layout::role(role_id);
-        let mut corrupt = None;
-        let result = cas::update(self.kv, &key, |current| {
-            let Some(bytes) = current else { return (None, None) };
-            match serde_json::from_slice::<RoleRecord>(bytes) {
-                Ok(mut role) => {
-                    change(&mut role);
-                    (Some(serde_json::to_vec(&role).expect("serialises")), Some(role))
-                }
-                Err(e) => {
-                    corrupt = Some(e.to_string());
-                    (None, None)
-                }
-            }
-        })?;
-        match corrupt {
-            Some(reason) => Err(StorageError::Corrupt { key, reason }),
-            None => Ok(result),
-        }
+        let decode = |bytes: &[u8]| serde_json::from_slice::<RoleRecord>(bytes).map_err(|e| StorageError::Corrupt { key: key.clone(), reason: e.to_string() });
+        let change = |role: &mut RoleRecord| {
+            change(role);
+            true
+        };
+        cas::update_record(self.kv, &key, decode, |role| serde_json::to_vec(role).expect("serialises"), change)
     }
 
     /// Deletes the role: out of the index first (no request sees it from then on), then

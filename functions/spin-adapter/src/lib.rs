@@ -34,10 +34,8 @@ impl KeyValue for SpinKeyValue {
     fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.0.delete(key).map_err(store_error)
     }
-    /// Spin answers only the keys that exist, in no promised order: matched by key.
     fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let mut found: std::collections::HashMap<String, Option<Vec<u8>>> = batch::get_many(&self.0, keys).map_err(store_error)?.into_iter().collect();
-        Ok(keys.iter().map(|k| found.remove(k).flatten()).collect())
+        Ok(taskhooks_shared::platform::align_found(keys, batch::get_many(&self.0, keys).map_err(store_error)?))
     }
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
         atomics::increment(&self.0, key, delta).map_err(store_error)

@@ -170,6 +170,9 @@ impl Service<'_> {
             next_task_id: nice_slugid(),
             next_scheduled_date: next_scheduled_date(&schedule, self.clock.now()),
         };
+        // The schedule index before the record, so a crash between leaves the hook
+        // findable; an entry left by a creator that lost to another is dropped by the tick.
+        crate::scheduler::index_hook(self.kv, &record)?;
         // Of concurrent creators one creates the hook; the others see it exist.
         if let Created::Exists(existing) = store.create_hook(&record)? {
             // Re-creating an identical hook succeeds and keeps its secrets; `bindings`
@@ -180,10 +183,9 @@ impl Service<'_> {
             self.hook_changed("hook-created", &existing.definition.bindings, Some(&existing), g.as_str(), h.as_str());
             return Ok(to_json(definition));
         }
-        // The indexes after the record: a reader of an index always finds its record; a
-        // crash in between leaves a hook the next update or `taskhooks kv verify --repair`
-        // re-indexes.
-        crate::scheduler::index_hook(self.kv, &record)?;
+        // The binding index after the record (an entry must never give a hook patterns it
+        // does not have); a crash between leaves a hook the relay's reconcile, the next
+        // update or `taskhooks kv verify --repair` re-indexes.
         crate::relay::bindings::index_bindings(self.kv, g.as_str(), h.as_str(), &[], &record.definition.bindings)?;
         self.hook_changed("hook-created", &[], Some(&record), g.as_str(), h.as_str());
         Ok(to_json(definition))
@@ -195,29 +197,33 @@ impl Service<'_> {
         let (g, h) = ids(call)?;
         let store = self.store();
         let current = store.hook(&g, &h)?.ok_or_else(no_such_hook)?;
-        checked_definition(&g, &h, &call.payload, Some(&current.definition.bindings))?;
+        let (definition, schedule) = checked_definition(&g, &h, &call.payload, Some(&current.definition.bindings))?;
+        let updated = HookRecord {
+            definition,
+            trigger_token: current.trigger_token,
+            next_task_id: nice_slugid(),
+            next_scheduled_date: next_scheduled_date(&schedule, self.clock.now()),
+        };
+        // The schedule index before the record, so a crash between leaves the hook findable
+        // (an entry that outlives a failed update is dropped by the tick that finds it).
+        crate::scheduler::index_hook(self.kv, &updated)?;
         // Applied to the hook as stored: if it was removed meanwhile, the update fails
-        // rather than bringing it back.
+        // rather than bringing it back. Omitted bindings are the stored hook's, which a
+        // concurrent update may have changed since it was read.
+        let keep_bindings = call.payload.get("bindings").is_none();
         let mut old = Vec::new();
-        let mut failure = None;
-        let next_task_id = nice_slugid();
-        let hook = store.update_hook(&g, &h, |hook| match checked_definition(&g, &h, &call.payload, Some(&hook.definition.bindings)) {
-            Ok((definition, schedule)) => {
+        let hook = store
+            .update_hook(&g, &h, |hook| {
+                let mut definition = updated.definition.clone();
+                if keep_bindings {
+                    definition.bindings.clone_from(&hook.definition.bindings);
+                }
                 old = std::mem::replace(&mut hook.definition, definition).bindings;
-                hook.next_task_id.clone_from(&next_task_id);
-                hook.next_scheduled_date = next_scheduled_date(&schedule, self.clock.now());
+                hook.next_task_id.clone_from(&updated.next_task_id);
+                hook.next_scheduled_date.clone_from(&updated.next_scheduled_date);
                 true
-            }
-            Err(e) => {
-                failure = Some(e);
-                false
-            }
-        })?;
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        let hook = hook.ok_or_else(no_such_hook)?;
-        crate::scheduler::index_hook(self.kv, &hook)?;
+            })?
+            .ok_or_else(no_such_hook)?;
         crate::relay::bindings::index_bindings(self.kv, g.as_str(), h.as_str(), &old, &hook.definition.bindings)?;
         self.hook_changed("hook-updated", &old, Some(&hook), g.as_str(), h.as_str());
         Ok(to_json(hook.definition))
@@ -282,12 +288,9 @@ impl Service<'_> {
         if fires.is_empty() {
             return Err(ApiError::new(ErrorCode::ResourceNotFound, "No such hook or never fired"));
         }
-        let queue = EmbeddedQueue { kv: self.kv };
-        for fire in &mut fires {
-            fire.task_state = match queue.status(&fire.task_id)? {
-                Some(s) => s["status"]["state"].as_str().unwrap_or("unknown").to_string(),
-                None => "unknown".to_string(),
-            };
+        let task_ids: Vec<String> = fires.iter().map(|f| f.task_id.clone()).collect();
+        for (fire, state) in fires.iter_mut().zip(EmbeddedQueue { kv: self.kv }.states(&task_ids)?) {
+            fire.task_state = state.unwrap_or_else(|| "unknown".to_string());
         }
         let continuation_token = more.map(|seq| encode_offset(seq.max(0) as usize));
         Ok(to_json(ListLastFiresResponse { last_fires: fires, continuation_token }))

@@ -48,14 +48,7 @@ pub fn index_bindings(kv: &dyn KeyValue, g: &str, h: &str, old: &[Binding], new:
 }
 
 fn read_shards(kv: &dyn KeyValue) -> Result<Vec<BindingShard>, StorageError> {
-    let keys = layout::binding_index_shards();
-    let mut shards = Vec::new();
-    for (key, value) in keys.iter().zip(cas::get_many(kv, &keys)?) {
-        if let Some(bytes) = value {
-            shards.push(serde_json::from_slice(&bytes).map_err(|e| StorageError::Corrupt { key: key.clone(), reason: e.to_string() })?);
-        }
-    }
-    Ok(shards)
+    Ok(cas::get_many_json(kv, &layout::binding_index_shards())?.into_iter().flatten().collect())
 }
 
 /// Every hook the index lists, as (hookGroupId, hookId).
