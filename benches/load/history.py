@@ -1,8 +1,9 @@
 """Read and trigger latency on a fresh store and on one holding history (issue: the
 indexed key-value layout): the same calls, medians of repeated calls through the official
-client, before and after adding N keys of other hooks' history (fires, tasks and their
-group entries, as a month of a busy deployment leaves them) straight into the host's
-SQLite store.
+client, against two hosts side by side, one on the seeded store and one on a copy of it
+with N keys of other hooks' history added (fires, tasks and their group entries, as a
+month of a busy deployment leaves them) straight into its SQLite store. Calls alternate
+between the two, so whatever else the machine does weighs on both alike.
 
     python3 benches/load/history.py [--binary PATH] [--history 1000000] [--repeat 40]
 
@@ -10,7 +11,9 @@ Prints a Markdown table (docs/benchmarks.md records it).
 """
 
 import argparse
+import os
 import pathlib
+import shutil
 import sqlite3
 import statistics
 import struct
@@ -47,10 +50,10 @@ def seed(opts):
     return task_ids[-1]
 
 
-def measure(opts, task_id, repeat):
+def calls(opts, task_id):
     hooks, auth, queue = taskcluster.Hooks(opts), taskcluster.Auth(opts), taskcluster.Queue(opts)
     page = hooks.listLastFires("bench", "h0", query={"limit": 10})["continuationToken"]
-    calls = {
+    return {
         "hook": lambda: hooks.hook("bench", "h0"),
         "getHookStatus": lambda: hooks.getHookStatus("bench", "h0"),
         "listLastFires (first page)": lambda: hooks.listLastFires("bench", "h0"),
@@ -62,15 +65,21 @@ def measure(opts, task_id, repeat):
         "listTaskGroup": lambda: queue.listTaskGroup(task_id),
         "triggerHook": lambda: hooks.triggerHook("bench", "h1", {}),
     }
+
+
+def measure(a, b, repeat):
+    """Median ms of each call on `a` and on `b`, alternating."""
     out = {}
-    for name, call in calls.items():
-        call()
-        times = []
+    for name in a:
+        a[name]()
+        b[name]()
+        times = ([], [])
         for _ in range(repeat):
-            t = time.perf_counter()
-            call()
-            times.append((time.perf_counter() - t) * 1000)
-        out[name] = statistics.median(times)
+            for side, call in enumerate((a[name], b[name])):
+                t = time.perf_counter()
+                call()
+                times[side].append((time.perf_counter() - t) * 1000)
+        out[name] = (statistics.median(times[0]), statistics.median(times[1]))
     return out
 
 
@@ -104,23 +113,24 @@ def main():
     p.add_argument("--repeat", type=int, default=40)
     a = p.parse_args()
     if a.binary:
-        import conftest
-        conftest.host_binary = lambda: a.binary
-    state = tempfile.mkdtemp(prefix="taskhooks-history-")
-    host = RunningHost(state=state)
+        os.environ["TASKHOOKS_BIN"] = a.binary
+    fresh_state = tempfile.mkdtemp(prefix="taskhooks-fresh-")
+    host = RunningHost(state=fresh_state)
     opts = {"rootUrl": host.root_url, "credentials": {"clientId": ROOT_CLIENT_ID, "accessToken": ROOT_ACCESS_TOKEN}, "maxRetries": 0}
     task_id = seed(opts)
-    fresh = measure(opts, task_id, a.repeat)
     host.stop()
-    total = add_history(f"{state}/sqlite_key_value.db", a.history)
-    host = RunningHost(state=state)
-    opts["rootUrl"] = host.root_url
-    full = measure(opts, task_id, a.repeat)
-    host.stop()
+    history_state = tempfile.mkdtemp(prefix="taskhooks-history-")
+    shutil.copytree(fresh_state, history_state, dirs_exist_ok=True)
+    total = add_history(f"{history_state}/sqlite_key_value.db", a.history)
+    fresh, full = RunningHost(state=fresh_state), RunningHost(state=history_state)
+    with_opts = lambda h: dict(opts, rootUrl=h.root_url)  # noqa: E731
+    results = measure(calls(with_opts(fresh), task_id), calls(with_opts(full), task_id), a.repeat)
+    fresh.stop()
+    full.stop()
     print(f"| call | fresh store | with history ({total:,} keys) | ratio |")
     print("| --- | --- | --- | --- |")
-    for name in fresh:
-        print(f"| {name} | {fresh[name]:.2f} ms | {full[name]:.2f} ms | {full[name] / fresh[name]:.2f}x |")
+    for name, (f, h) in results.items():
+        print(f"| {name} | {f:.2f} ms | {h:.2f} ms | {h / f:.2f}x |")
 
 
 if __name__ == "__main__":

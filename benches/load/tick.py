@@ -3,7 +3,10 @@ hour, the rest yearly), then runs `taskhooks cron timer --at` just after that ho
 due) and again a minute later (none due), and prints the timer's own measurement of each
 tick (its `in N ms`, which excludes instantiation) and the whole command's wall time.
 
-    python3 benches/load/tick.py [--binary PATH] [--hooks 10000] [--due 100]
+    python3 benches/load/tick.py [--binary PATH] [--hooks 10000] [--due 100] [--history 1000000]
+
+With `--history N`, N keys of other hooks' history (`history.py`'s) are then added to the
+store and the next hour's ticks run again, for the same hooks.
 """
 
 import argparse
@@ -27,6 +30,7 @@ def main():
     ap.add_argument("--binary")
     ap.add_argument("--hooks", type=int, default=10000)
     ap.add_argument("--due", type=int, default=100)
+    ap.add_argument("--history", type=int, default=0)
     args = ap.parse_args()
     if args.binary:
         os.environ["TASKHOOKS_BIN"] = args.binary
@@ -50,9 +54,17 @@ def main():
     next_hour = (int(time.time()) // 3600 + 1) * 3600
     env = dict(os.environ, SPIN_VARIABLE_ROOT_ACCESS_TOKEN=ROOT_ACCESS_TOKEN, SPIN_VARIABLE_SECRETS_KEY=SECRETS_KEY)
     rows = []
-    # The first tick of a day also runs the daily pass (prune, index repair): run one
-    # before the hour so the measured ticks are ordinary ones.
-    for label, at in [("warm-up (daily pass)", next_hour - 120), (f"{args.due} due", next_hour + 60), ("0 due", next_hour + 120)]:
+    # The first tick of a day also runs the daily pass: run one before the hour so the
+    # measured ticks are ordinary ones.
+    ticks = [("warm-up (daily pass)", next_hour - 120), (f"{args.due} due", next_hour + 60), ("0 due", next_hour + 120)]
+    if args.history:
+        ticks += [(f"{args.due} due, +history", next_hour + 3660), ("0 due, +history", next_hour + 3720)]
+    for label, at in ticks:
+        if label.endswith("+history") and "0 due" not in label:
+            sys.path.insert(0, str(REPO / "benches" / "load"))
+            from history import add_history
+            total = add_history(f"{host.state}/sqlite_key_value.db", args.history)
+            print(f"store now holds {total:,} keys", file=sys.stderr)
         t0 = time.time()
         out = subprocess.run([host_binary(), "cron", "timer", "--at", str(at), "--state-dir", host.state],
                              cwd=REPO, env=env, capture_output=True, text=True, check=True).stdout

@@ -48,19 +48,19 @@ pub fn prune(store: &Store<'_>, now: DateTime<Utc>) -> Result<DailyReport, Stora
         if day == today {
             break;
         }
+        // A bucket's fires are handled per hook: one batch read and one floor update each.
+        let mut fires: std::collections::BTreeMap<(String, String), Vec<i64>> = Default::default();
         for entry in expiry::bucket(store.kv, &day)? {
             report.entries += 1;
-            let gone = match &entry {
-                Expiring::Fire { hook_group_id, hook_id, seq } => store.expire_fire(hook_group_id, hook_id, *seq, fire_cutoff)?,
-                Expiring::Task { task_id, task_group_id, member } => queue.expire_task(task_id, task_group_id, *member, now)?,
-                Expiring::Seen { key } => expire_seen(store.kv, key, now)?,
-            };
-            if gone {
-                match entry {
-                    Expiring::Fire { .. } => report.fires += 1,
-                    Expiring::Task { .. } => report.tasks += 1,
-                    Expiring::Seen { .. } => report.markers += 1,
-                }
+            match entry {
+                Expiring::Fire { hook_group_id, hook_id, seq } => fires.entry((hook_group_id, hook_id)).or_default().push(seq),
+                Expiring::Task { task_id, task_group_id, member } => report.tasks += usize::from(queue.expire_task(&task_id, &task_group_id, member, now)?),
+                Expiring::Seen { key } => report.markers += usize::from(expire_seen(store.kv, &key, now)?),
+            }
+        }
+        for ((g, h), seqs) in fires {
+            for chunk in seqs.chunks(500) {
+                report.fires += store.expire_fires(&g, &h, chunk, fire_cutoff)?;
             }
         }
         expiry::drop_bucket(store.kv, &day)?;

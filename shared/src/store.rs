@@ -285,25 +285,30 @@ impl Store<'_> {
         Ok((fires.into_iter().map(|(_, f)| f).collect(), continue_below))
     }
 
-    /// The daily pass's part for one expired fire: deleted if it is older than the
-    /// retention (a newer record that reused the number stays), and the hook's floor
-    /// raised past it.
-    pub fn expire_fire(&self, g: &str, h: &str, seq: i64, cutoff: chrono::DateTime<chrono::Utc>) -> Result<bool, StorageError> {
-        let key = layout::fire(g, h, seq);
-        let old = match self.read::<LastFire>(&key)? {
-            None => true,
-            Some(fire) => fire.task_create_time.parse::<chrono::DateTime<chrono::Utc>>().is_ok_and(|t| t < cutoff),
-        };
-        if !old {
-            return Ok(false);
-        }
-        self.kv.delete(&key)?;
-        cas::update_json(self.kv, &layout::fire_floor(g, h), |floor: &mut Option<i64>| {
-            if floor.is_none_or(|f| f <= seq) {
-                *floor = Some(seq + 1);
+    /// The daily pass's part for a hook's fires from an expiry bucket: each is deleted if it
+    /// is older than the retention (a newer record that reused the number stays), and the
+    /// hook's floor raised past the newest that went, once; how many went.
+    pub fn expire_fires(&self, g: &str, h: &str, seqs: &[i64], cutoff: chrono::DateTime<chrono::Utc>) -> Result<usize, StorageError> {
+        let keys: Vec<String> = seqs.iter().map(|&seq| layout::fire(g, h, seq)).collect();
+        let fires: Vec<Option<LastFire>> = cas::get_many_json(self.kv, &keys)?;
+        let mut newest_gone = None;
+        let mut gone = 0;
+        for ((key, &seq), fire) in keys.iter().zip(seqs).zip(fires) {
+            let old = fire.is_none_or(|f| f.task_create_time.parse::<chrono::DateTime<chrono::Utc>>().is_ok_and(|t| t < cutoff));
+            if old {
+                self.kv.delete(key)?;
+                newest_gone = newest_gone.max(Some(seq));
+                gone += 1;
             }
-        })?;
-        Ok(true)
+        }
+        if let Some(seq) = newest_gone {
+            cas::update_json(self.kv, &layout::fire_floor(g, h), |floor: &mut Option<i64>| {
+                if floor.is_none_or(|f| f <= seq) {
+                    *floor = Some(seq + 1);
+                }
+            })?;
+        }
+        Ok(gone)
     }
 
     fn open_client(&self, key: &str, bytes: &[u8]) -> Result<ClientRecord, StorageError> {
@@ -540,8 +545,7 @@ mod tests {
         store.record_fire(&old, 0, None).unwrap();
         store.record_fire(&new, 0, None).unwrap();
         let cutoff = "2026-01-01T00:00:00Z".parse().unwrap();
-        assert!(store.expire_fire("g", "h", 1, cutoff).unwrap());
-        assert!(!store.expire_fire("g", "h", 2, cutoff).unwrap(), "younger than the cutoff: kept");
+        assert_eq!(store.expire_fires("g", "h", &[1, 2], cutoff).unwrap(), 1, "the younger one is kept");
         assert_eq!(store.fire_range("g", "h").unwrap(), (2, 2));
         assert_eq!(store.fires(&g, &h, None, 10).unwrap().0.len(), 1);
     }

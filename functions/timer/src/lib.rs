@@ -16,10 +16,16 @@ use taskhooks_spin_adapter::{ensure_layout, service_config, with_task_queue, Spi
 
 /// Once per UTC day (the first tick of the day): what expired goes (`daily`).
 fn daily(store: &Store<'_>, now: chrono::DateTime<chrono::Utc>) -> Result<(), String> {
+    let started = std::time::Instant::now();
     if let Some(r) = run_once_a_day(store, now).map_err(|e| e.to_string())? {
         println!(
-            "timer: daily pass: {} expiry buckets, {} entries: pruned {} fires older than a year, {} expired tasks and {} Pulse message markers",
-            r.days, r.entries, r.fires, r.tasks, r.markers
+            "timer: daily pass: {} expiry buckets, {} entries: pruned {} fires older than a year, {} expired tasks and {} Pulse message markers in {} ms",
+            r.days,
+            r.entries,
+            r.fires,
+            r.tasks,
+            r.markers,
+            started.elapsed().as_millis()
         );
     }
     Ok(())
