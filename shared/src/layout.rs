@@ -33,6 +33,9 @@
 //! | `expiryseq/<day>` | counter: entries in the day's expiry bucket | `increment` |
 //! | `expiry/<day>/<n>` | one thing that may go that day (a fire, a task with its group entry, a marker) | `expiryseq/<day>` |
 //! | `expiry/cursor` | first day the daily pass has not pruned | daily pass |
+//! | `migrate/<step>/<id>` | an upgrade step done for one hook or task group | the upgrade, which deletes them at its end |
+//!
+//! The keys of layout 1 that only the upgrade reads are in [`v1`].
 //!
 //! `<h>` (a hookId may contain `/`) and other free-form parts are %-encoded by
 //! [`part`], so that one key is never a prefix of an unrelated one's.
@@ -78,8 +81,14 @@ pub fn parse_hook_ref(r: &str) -> Option<(String, String)> {
     Some((g.to_string(), unpart(h)))
 }
 
+/// What every key of a kind starts with (for the offline commands, which list them).
+pub const HOOKS: &str = "hook/";
+pub const CLIENTS: &str = "client/";
+pub const ROLES: &str = "role/";
+pub const TASKS: &str = "task/";
+
 pub fn hook(g: &str, h: &str) -> String {
-    format!("hook/{}", hook_ref(g, h))
+    format!("{HOOKS}{}", hook_ref(g, h))
 }
 
 pub fn hook_index(g: &str) -> String {
@@ -110,17 +119,17 @@ pub fn fire(g: &str, h: &str, seq: i64) -> String {
 pub const CLIENT_INDEX: &str = "index/clients";
 
 pub fn client(id: &str) -> String {
-    format!("client/{id}")
+    format!("{CLIENTS}{id}")
 }
 
 pub const ROLE_INDEX: &str = "index/roles";
 
 pub fn role(id: &str) -> String {
-    format!("role/{}", part(id))
+    format!("{ROLES}{}", part(id))
 }
 
 pub fn task(id: &str) -> String {
-    format!("task/{id}")
+    format!("{TASKS}{id}")
 }
 
 pub fn task_group_seq(group: &str) -> String {
@@ -181,6 +190,42 @@ pub fn expiry_entry(day: &str, n: i64) -> String {
 
 pub const EXPIRY_CURSOR: &str = "expiry/cursor";
 
+/// Marks an upgrade step done for one hook or group (`crate::migrate`).
+pub fn upgrade_mark(step: &str, id: &str) -> String {
+    format!("{UPGRADE_MARKS}{step}/{id}")
+}
+
+pub const UPGRADE_MARKS: &str = "migrate/";
+
+/// The keys of layout 1 (taskhooks before 0.2), which only the upgrade reads.
+pub mod v1 {
+    /// Every role, one document.
+    pub const ROLES: &str = "roles";
+    /// `hook/<g>/<h>`: the same records as now.
+    pub const HOOKS: &str = "hook/";
+    /// `fire/<g>/<h>/<9999999999999 - ms, 13 digits>/<taskId>`.
+    pub const FIRES: &str = "fire/";
+    /// `client/<clientId>`: the same records as now.
+    pub const CLIENTS: &str = "client/";
+    /// `taskgroup/<group>/<taskId>`, an empty value per member.
+    pub const TASK_GROUP_MEMBERS: &str = "taskgroup/";
+    /// `pulse/seen/<g>/<h>/<identity>`: the same markers, without a fire sequence number.
+    pub const SEEN: &str = "pulse/seen/";
+    /// `due/<YYYY-MM-DDTHH>`: the hooks due in that UTC hour.
+    pub const DUE_HOURS: &str = "due/";
+    /// `binding/<exchange>`: `{"<g>/<h>": [patterns]}`.
+    pub const BINDINGS: &str = "binding/";
+
+    pub fn task_group_member(group: &str, task_id: &str) -> String {
+        format!("{TASK_GROUP_MEMBERS}{group}/{task_id}")
+    }
+
+    /// The ms of a fire from its key's countdown part.
+    pub fn fire_ms(countdown: &str) -> i64 {
+        9_999_999_999_999 - countdown.parse::<i64>().unwrap_or(0)
+    }
+}
+
 /// The documents `setup` creates, with their empty value.
 fn fixed_documents() -> Vec<(String, &'static [u8])> {
     let mut docs: Vec<(String, &'static [u8])> = vec![(CLIENT_INDEX.into(), b"{}"), (ROLE_INDEX.into(), b"{}"), (RELAY_LEASE.into(), LEASE_FREE)];
@@ -218,7 +263,7 @@ pub enum LayoutError {
 /// Keys a store of the layout before version 2 has once it has run (the roles document,
 /// the timer's cursor and daily mark), while a new store has none: how an un-upgraded
 /// store is told from a new one without listing it.
-const V1_MARKERS: &[&str] = &["roles", TIMER_CURSOR, TIMER_LAST_DAILY];
+const V1_MARKERS: &[&str] = &[v1::ROLES, TIMER_CURSOR, TIMER_LAST_DAILY];
 
 /// Makes sure the store has this layout before a component touches it: one read when it
 /// has. A new store is set up by exactly one component (elected with `increment`); the

@@ -37,8 +37,6 @@ pub struct UpgradeReport {
     pub markers: usize,
 }
 
-const MARK: &str = "migrate/";
-
 fn corrupt(key: &str, e: impl std::fmt::Display) -> StorageError {
     StorageError::Corrupt { key: key.to_string(), reason: e.to_string() }
 }
@@ -62,7 +60,7 @@ pub fn upgrade(kv: &dyn KeyListing, now: DateTime<Utc>) -> Result<UpgradeReport,
     let with = |prefix: &'static str| keys.iter().filter(move |k| k.starts_with(prefix)).cloned();
 
     // Hooks: indexes (group, schedule, bindings) from the records.
-    for key in with("hook/") {
+    for key in with(layout::v1::HOOKS) {
         let Some(value) = json(kv, &key)? else { continue };
         let definition: HookDefinition = serde_json::from_value(value["definition"].clone()).map_err(|e| corrupt(&key, e))?;
         let (g, h) = (definition.hook_group_id.clone(), definition.hook_id.clone());
@@ -84,15 +82,15 @@ pub fn upgrade(kv: &dyn KeyListing, now: DateTime<Utc>) -> Result<UpgradeReport,
 
     // Fires: `fire/<g>/<h>/<countdown ms>/<taskId>` -> sequence numbers, oldest first.
     let mut fires: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new();
-    for key in with("fire/") {
-        let parts: Vec<&str> = key["fire/".len()..].split('/').collect();
+    for key in with(layout::v1::FIRES) {
+        let parts: Vec<&str> = key[layout::v1::FIRES.len()..].split('/').collect();
         if let [g, h, countdown, _task] = parts[..] {
             fires.entry((g.to_string(), h.to_string())).or_default().push((countdown.to_string(), key.clone()));
         }
     }
     for ((g, h_part), mut old) in fires {
         let h = layout::unpart(&h_part);
-        let mark = format!("{MARK}fires/{}", layout::hook_ref(&g, &h));
+        let mark = layout::upgrade_mark("fires", &layout::hook_ref(&g, &h));
         old.sort_by(|a, b| b.0.cmp(&a.0)); // a larger countdown is an older fire
         if kv.get(&mark)?.is_none() {
             let mut seq = 0;
@@ -100,7 +98,7 @@ pub fn upgrade(kv: &dyn KeyListing, now: DateTime<Utc>) -> Result<UpgradeReport,
                 let Some(fire) = json(kv, key)? else { continue };
                 seq += 1;
                 kv.set(&layout::fire(&g, &h, seq), &serde_json::to_vec(&fire).expect("serialises"))?;
-                let at_ms = 9_999_999_999_999i64 - countdown.parse::<i64>().unwrap_or(0);
+                let at_ms = layout::v1::fire_ms(countdown);
                 let at = DateTime::from_timestamp_millis(at_ms).unwrap_or(now);
                 expiry::schedule(kv, at.max(now - Duration::days(FIRE_RETENTION_DAYS)) + Duration::days(FIRE_RETENTION_DAYS), &Expiring::Fire {
                     hook_group_id: g.clone(),
@@ -120,8 +118,8 @@ pub fn upgrade(kv: &dyn KeyListing, now: DateTime<Utc>) -> Result<UpgradeReport,
     }
 
     // Clients: the index.
-    for key in with("client/") {
-        let id = key["client/".len()..].to_string();
+    for key in with(layout::v1::CLIENTS) {
+        let id = key[layout::v1::CLIENTS.len()..].to_string();
         cas::update_json(kv, layout::CLIENT_INDEX, |index: &mut IndexDoc<String>| {
             index.entry(id.clone()).or_insert_with(|| "upgraded".into());
         })?;
@@ -129,8 +127,8 @@ pub fn upgrade(kv: &dyn KeyListing, now: DateTime<Utc>) -> Result<UpgradeReport,
     }
 
     // Roles: one document -> a record each, and the index.
-    if let Some(roles) = json(kv, "roles")? {
-        let roles: Vec<RoleRecord> = serde_json::from_value(roles).map_err(|e| corrupt("roles", e))?;
+    if let Some(roles) = json(kv, layout::v1::ROLES)? {
+        let roles: Vec<RoleRecord> = serde_json::from_value(roles).map_err(|e| corrupt(layout::v1::ROLES, e))?;
         for role in &roles {
             kv.set(&layout::role(&role.role_id), &serde_json::to_vec(role).expect("serialises"))?;
             cas::update_json(kv, layout::ROLE_INDEX, |index: &mut IndexDoc<String>| {
@@ -138,13 +136,13 @@ pub fn upgrade(kv: &dyn KeyListing, now: DateTime<Utc>) -> Result<UpgradeReport,
             })?;
         }
         report.roles = roles.len();
-        kv.delete("roles")?;
+        kv.delete(layout::v1::ROLES)?;
     }
 
     // Tasks: group members numbered per group, and expiry.
     let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for key in with("taskgroup/") {
-        let parts: Vec<&str> = key["taskgroup/".len()..].split('/').collect();
+    for key in with(layout::v1::TASK_GROUP_MEMBERS) {
+        let parts: Vec<&str> = key[layout::v1::TASK_GROUP_MEMBERS.len()..].split('/').collect();
         // Layout 1's member keys are empty markers named by the taskId.
         if let [group, task_id] = parts[..] {
             if kv.get(&key)?.is_some_and(|v| v.is_empty()) {
@@ -154,7 +152,7 @@ pub fn upgrade(kv: &dyn KeyListing, now: DateTime<Utc>) -> Result<UpgradeReport,
     }
     for (group, mut members) in groups {
         members.sort();
-        let mark = format!("{MARK}taskgroup/{group}");
+        let mark = layout::upgrade_mark("taskgroup", &group);
         if kv.get(&mark)?.is_none() {
             for (i, task_id) in members.iter().enumerate() {
                 let n = i as i64 + 1;
@@ -171,12 +169,12 @@ pub fn upgrade(kv: &dyn KeyListing, now: DateTime<Utc>) -> Result<UpgradeReport,
             report.tasks += members.len();
         }
         for task_id in &members {
-            kv.delete(&format!("taskgroup/{group}/{task_id}"))?;
+            kv.delete(&layout::v1::task_group_member(&group, task_id))?;
         }
     }
 
     // Relay markers: expiry.
-    for key in with("pulse/seen/") {
+    for key in with(layout::v1::SEEN) {
         let at = kv
             .get(&key)?
             .and_then(|b| String::from_utf8(b).ok())
@@ -188,7 +186,7 @@ pub fn upgrade(kv: &dyn KeyListing, now: DateTime<Utc>) -> Result<UpgradeReport,
     }
 
     // The old index documents, rebuilt above.
-    for key in with("due/").filter(|k| k["due/".len()..].contains('T')).chain(with("binding/")) {
+    for key in with(layout::v1::DUE_HOURS).filter(|k| k[layout::v1::DUE_HOURS.len()..].contains('T')).chain(with(layout::v1::BINDINGS)) {
         kv.delete(&key)?;
     }
     if kv.get(layout::EXPIRY_CURSOR)?.is_none() {
@@ -197,7 +195,7 @@ pub fn upgrade(kv: &dyn KeyListing, now: DateTime<Utc>) -> Result<UpgradeReport,
     // Layout 1 kept the day as days since the epoch; the next tick runs the daily pass.
     kv.delete(layout::TIMER_LAST_DAILY)?;
     kv.set(layout::VERSION_KEY, layout::VERSION.as_bytes())?;
-    for key in kv.all_keys()?.into_iter().filter(|k| k.starts_with(MARK)) {
+    for key in kv.all_keys()?.into_iter().filter(|k| k.starts_with(layout::UPGRADE_MARKS)) {
         kv.delete(&key)?;
     }
     Ok(report)

@@ -28,7 +28,7 @@ pub fn verify(kv: &dyn KeyListing, repair: bool) -> Result<VerifyReport, Storage
     let mut r = VerifyReport::default();
     let keys = kv.all_keys()?;
     let mut hooks: BTreeMap<(String, String), (HookDefinition, String)> = BTreeMap::new();
-    for key in keys.iter().filter(|k| k.starts_with("hook/")) {
+    for key in keys.iter().filter(|k| k.starts_with(layout::HOOKS)) {
         let Some(bytes) = kv.get(key)? else { continue };
         let v: Value = serde_json::from_slice(&bytes).map_err(|e| StorageError::Corrupt { key: key.clone(), reason: e.to_string() })?;
         let d: HookDefinition = serde_json::from_value(v["definition"].clone()).map_err(|e| StorageError::Corrupt { key: key.clone(), reason: e.to_string() })?;
@@ -118,7 +118,7 @@ pub fn verify(kv: &dyn KeyListing, repair: bool) -> Result<VerifyReport, Storage
     }
 
     // Clients and roles: index = records.
-    for (index, prefix, name, count) in [(layout::CLIENT_INDEX, "client/", "client", &mut r.clients), (layout::ROLE_INDEX, "role/", "role", &mut r.roles)] {
+    for (index, prefix, name, count) in [(layout::CLIENT_INDEX, layout::CLIENTS, "client", &mut r.clients), (layout::ROLE_INDEX, layout::ROLES, "role", &mut r.roles)] {
         let doc: IndexDoc<String> = cas::read_json(kv, index)?;
         let records: BTreeSet<String> = keys.iter().filter_map(|k| k.strip_prefix(prefix)).map(|id| if name == "role" { layout::unpart(id) } else { id.to_string() }).collect();
         *count = records.len();
@@ -141,9 +141,9 @@ pub fn verify(kv: &dyn KeyListing, repair: bool) -> Result<VerifyReport, Storage
     }
 
     // Tasks: each is listed in its group.
-    for key in keys.iter().filter(|k| k.starts_with("task/")) {
+    for key in keys.iter().filter(|k| k.starts_with(layout::TASKS)) {
         r.tasks += 1;
-        let task_id = &key["task/".len()..];
+        let task_id = &key[layout::TASKS.len()..];
         let Some(bytes) = kv.get(key)? else { continue };
         let v: Value = serde_json::from_slice(&bytes).map_err(|e| StorageError::Corrupt { key: key.clone(), reason: e.to_string() })?;
         let group = v["task"]["taskGroupId"].as_str().unwrap_or(task_id).to_string();
