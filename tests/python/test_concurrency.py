@@ -127,6 +127,11 @@ def test_concurrent_writers_lose_nothing_and_deletes_stay_deleted(pair):
     assert sorted(fired)[-1] == messages and sum(fired) == messages and sum(duplicates) == 0, relayed
     fires = all_fires(hooks[0], "pulse", "bound")
     assert len(fires) == messages and len({f["taskId"] for f in fires}) == messages, "each message fired once"
+    # Edits of distinct roles at once: every one kept (one document of roles lost some).
+    with concurrent.futures.ThreadPoolExecutor(24) as pool:
+        list(pool.map(lambda n: auths[n % 2].updateRole(f"parallel-{n}", {"description": "edited", "scopes": [f"edited{n}"]}), range(50)))
+    edited = {r["roleId"]: r["scopes"] for r in auths[0].listRoles() if r["roleId"].startswith("parallel-")}
+    assert all(edited[f"parallel-{n}"] == [f"edited{n}"] for n in range(50)), "no role edit lost"
     roles = {r["roleId"] for r in auths[1].listRoles()}
     assert {f"parallel-{n}" for n in range(50)} <= roles, "no role creation lost"
     assert not {f"doomed-{n}" for n in range(5)} & roles, "no deleted role came back"
