@@ -90,6 +90,14 @@ pub fn read_json<T: DeserializeOwned + Default>(kv: &dyn KeyValue, key: &str) ->
     }
 }
 
+/// Reads a JSON record, `None` if absent.
+pub fn read_json_opt<T: DeserializeOwned>(kv: &dyn KeyValue, key: &str) -> Result<Option<T>, StorageError> {
+    match kv.get(key)? {
+        None => Ok(None),
+        Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| StorageError::Corrupt { key: key.to_string(), reason: e.to_string() }),
+    }
+}
+
 /// Reads a counter that `increment` keeps, without creating it (`increment(key, 0)`
 /// would write a zero counter for every key it is asked about, so a probe of an unknown
 /// hook would grow the store). The bytes differ per backend: Spin's SQLite keeps 8

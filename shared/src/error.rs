@@ -14,6 +14,8 @@ pub enum ErrorCode {
     ResourceNotFound,
     RequestConflict,
     InternalServerError,
+    /// A dependency (the Queue, the key-value store) did not answer: try again later.
+    ServiceUnavailable,
 }
 
 impl ErrorCode {
@@ -26,6 +28,7 @@ impl ErrorCode {
             ResourceNotFound => 404,
             RequestConflict => 409,
             InternalServerError => 500,
+            ServiceUnavailable => 503,
         }
     }
 
@@ -41,6 +44,7 @@ impl ErrorCode {
             ResourceNotFound => "ResourceNotFound",
             RequestConflict => "RequestConflict",
             InternalServerError => "InternalServerError",
+            ServiceUnavailable => "ServiceUnavailable",
         }
     }
 }

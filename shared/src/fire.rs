@@ -4,7 +4,16 @@
 //! The Queue is a trait so the same pipeline runs against the embedded queue (standalone)
 //! and a remote Taskcluster deployment. Every attempt that reaches rendering is recorded
 //! in lastFires under a sequence number of its own, so a retry of the same taskId is a
-//! second record rather than a collision (upstream quirk §7.4, fixed).
+//! second record rather than a collision (upstream quirk §7.4, fixed); a caller that
+//! retries the same fire (the timer, the relay) passes the number again and the record is
+//! replaced.
+//!
+//! The record is written twice: first as "unfinished", then with the result. Rendering a
+//! template can take more CPU time or memory than the platform gives a request (the host
+//! stops the component; JSON-e cannot be interrupted from inside), and then the first
+//! write is what lastFires shows. A caller that retries a fire whose earlier attempts were
+//! stopped that way gives up after [`MAX_STOPPED_ATTEMPTS`] instead of stopping again,
+//! so one such hook cannot hold back the timer's or the relay's other work for long.
 
 use crate::embedded_queue::{CreateTaskError, EmbeddedQueue};
 use crate::model::{FireResult, HookRecord, LastFire};
@@ -16,6 +25,28 @@ use serde_json::{json, Map, Value};
 
 const MAX_ERROR_CHARS: usize = 131_072;
 
+/// The largest task a fire creates, serialised: the Queue's request body limit
+/// (Taskcluster's API library accepts JSON bodies of up to 10 MB).
+pub const MAX_TASK_BYTES: usize = 10 * 1024 * 1024;
+
+/// Attempts at one fire that may be stopped by the platform's limits before the fire is
+/// given up as failed.
+pub const MAX_STOPPED_ATTEMPTS: u32 = 2;
+
+/// What lastFires shows for a fire whose component was stopped before it finished, with
+/// how many attempts were.
+const UNFINISHED: &str = "The fire did not finish: the component was stopped while rendering the template or creating the task, \
+which happens when a fire exceeds the CPU-time or memory limit of a request. Attempts stopped: ";
+
+fn unfinished(attempts: u32) -> String {
+    format!("{UNFINISHED}{attempts}")
+}
+
+/// How many attempts at a fire were stopped, if `error` is an unfinished record's.
+fn stopped_attempts(error: &str) -> Option<u32> {
+    error.strip_prefix(UNFINISHED)?.parse().ok()
+}
+
 /// Why a Queue did not create a task.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum QueueError {
@@ -25,6 +56,17 @@ pub enum QueueError {
     /// No answer: network failure, timeout, or an answer that was not Taskcluster's.
     #[error("{0}")]
     Transport(String),
+}
+
+impl QueueError {
+    /// A 5xx or no answer: the Queue may do it later, so the fire is tried again with the
+    /// same taskId (SPEC §7.1 step 2). A 4xx is the Queue's final word.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            QueueError::Api { status, .. } => *status >= 500,
+            QueueError::Transport(_) => true,
+        }
+    }
 }
 
 /// A Queue's `createTask`, as the hooks service calls it: on behalf of `role` (the hook's
@@ -74,9 +116,25 @@ pub struct FireOptions {
     /// task's `created` is still the attempt time, so a late tick is not refused by the
     /// Queue's 15-minute `created` window (upstream quirk §15.11, fixed).
     pub scheduled_for: Option<DateTime<Utc>>,
-    /// The lastFires sequence number to record at (a retry of the same message keeps one
+    /// The lastFires sequence number to record at (a retry of the same fire keeps one
     /// record); `None`: a new one.
     pub record_at: Option<i64>,
+}
+
+impl FireOutcome {
+    /// A Queue failure that a later attempt with the same taskId may overcome.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, FireOutcome::QueueFailed(e) if e.is_retryable())
+    }
+
+    /// The error a failed fire records, if it failed.
+    pub fn error(&self) -> Option<String> {
+        match self {
+            FireOutcome::RenderFailed(e) => Some(e.clone()),
+            FireOutcome::QueueFailed(e) => Some(e.to_string()),
+            FireOutcome::Declined | FireOutcome::Created { .. } => None,
+        }
+    }
 }
 
 /// The lastFires text of a Queue failure (SPEC §6.6): the error as the client library
@@ -102,44 +160,76 @@ pub fn fire(
     options: FireOptions,
 ) -> Result<FireOutcome, StorageError> {
     let d = &hook.definition;
-    let outcome = match render_task(&d.task, ctx, task_id, options.scheduled_for.unwrap_or(now)) {
-        Ok(Rendered::Declined) => return Ok(FireOutcome::Declined),
-        Err(e) => FireOutcome::RenderFailed(e.to_string()),
-        Ok(Rendered::Task(mut task)) => {
-            if options.scheduled_for.is_some() {
-                task.insert("created".into(), json!(iso_time(now)));
-            }
-            let role = format!("hook-id:{}/{}", d.hook_group_id, d.hook_id);
-            match queue.create_task(task_id, &task, &role, now) {
-                Ok(()) => FireOutcome::Created { task_id: task_id.to_string() },
-                Err(QueueError::Api { status: 409, .. }) if options.conflict_means_created => {
-                    FireOutcome::Created { task_id: task_id.to_string() }
-                }
-                Err(e) => FireOutcome::QueueFailed(e),
+    let (g, h) = (&d.hook_group_id, &d.hook_id);
+    let mut record = LastFire {
+        hook_group_id: g.clone(),
+        hook_id: h.clone(),
+        fired_by: ctx.fired_by,
+        task_id: task_id.to_string(),
+        task_create_time: iso_time(now),
+        result: FireResult::Error,
+        task_state: "unknown".into(),
+        error: String::new(),
+    };
+    let (seq, stopped) = match options.record_at {
+        Some(seq) => {
+            let earlier = store.fire_record(g, h, seq)?.filter(|f| f.task_id == task_id).and_then(|f| stopped_attempts(&f.error));
+            (seq, earlier.unwrap_or(0))
+        }
+        None => (store.next_fire_seq(g, h)?, 0),
+    };
+    let outcome = if stopped >= MAX_STOPPED_ATTEMPTS {
+        FireOutcome::RenderFailed(format!(
+            "Given up after {stopped} attempts at this fire were stopped by the platform for exceeding the CPU-time or memory limit of a request"
+        ))
+    } else {
+        record.error = unfinished(stopped + 1);
+        store.record_fire(&record, now.timestamp_millis(), Some(seq))?;
+        match render_and_create(queue, hook, ctx, task_id, now, options) {
+            Some(outcome) => outcome,
+            None => {
+                store.delete_fire_record(g, h, seq)?;
+                return Ok(FireOutcome::Declined);
             }
         }
     };
-    let (result, error) = match &outcome {
+    (record.result, record.error) = match &outcome {
         FireOutcome::Created { .. } => (FireResult::Success, String::new()),
-        FireOutcome::RenderFailed(e) => (FireResult::Error, e.clone()),
-        FireOutcome::QueueFailed(e) => (FireResult::Error, describe(e)),
+        FireOutcome::RenderFailed(e) => (FireResult::Error, e.chars().take(MAX_ERROR_CHARS).collect()),
+        FireOutcome::QueueFailed(e) => (FireResult::Error, describe(e).chars().take(MAX_ERROR_CHARS).collect()),
         FireOutcome::Declined => unreachable!("returned above"),
     };
-    store.record_fire(
-        &LastFire {
-            hook_group_id: d.hook_group_id.clone(),
-            hook_id: d.hook_id.clone(),
-            fired_by: ctx.fired_by,
-            task_id: task_id.to_string(),
-            task_create_time: iso_time(now),
-            result,
-            task_state: "unknown".into(),
-            error: error.chars().take(MAX_ERROR_CHARS).collect(),
-        },
-        now.timestamp_millis(),
-        options.record_at,
-    )?;
+    if stopped >= MAX_STOPPED_ATTEMPTS {
+        store.record_fire(&record, now.timestamp_millis(), Some(seq))?;
+    } else {
+        store.write_fire_record(&record, seq)?;
+    }
     Ok(outcome)
+}
+
+/// Renders and creates the task; `None` if the hook declined.
+fn render_and_create(queue: &dyn TaskQueue, hook: &HookRecord, ctx: &FireContext, task_id: &str, now: DateTime<Utc>, options: FireOptions) -> Option<FireOutcome> {
+    let d = &hook.definition;
+    let mut task = match render_task(&d.task, ctx, task_id, options.scheduled_for.unwrap_or(now)) {
+        Ok(Rendered::Declined) => return None,
+        Err(e) => return Some(FireOutcome::RenderFailed(e.to_string())),
+        Ok(Rendered::Task(task)) => task,
+    };
+    if options.scheduled_for.is_some() {
+        task.insert("created".into(), json!(iso_time(now)));
+    }
+    let size = serde_json::to_vec(&task).map_or(0, |b| b.len());
+    if size > MAX_TASK_BYTES {
+        return Some(FireOutcome::RenderFailed(format!(
+            "The rendered task is {size} bytes; the Queue accepts tasks of at most {MAX_TASK_BYTES} bytes"
+        )));
+    }
+    let role = format!("hook-id:{}/{}", d.hook_group_id, d.hook_id);
+    Some(match queue.create_task(task_id, &task, &role, now) {
+        Ok(()) => FireOutcome::Created { task_id: task_id.to_string() },
+        Err(QueueError::Api { status: 409, .. }) if options.conflict_means_created => FireOutcome::Created { task_id: task_id.to_string() },
+        Err(e) => FireOutcome::QueueFailed(e),
+    })
 }
 
 #[cfg(test)]

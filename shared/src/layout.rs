@@ -14,6 +14,7 @@
 //! | `fireseq/<g>/<h>` | counter: the hook's newest fire's sequence number | `increment` |
 //! | `firefloor/<g>/<h>` | lowest sequence number that may still exist | CAS (daily pass) |
 //! | `fire/<g>/<h>/<seq, 20 digits>` | one `LastFire` | `fireseq`..`firefloor`; `expiry/<day>` |
+//! | `scheduledfire/<g>/<h>` | `<taskId> <seq>`: the fire record of the scheduled fire being tried, kept while the Queue fails | tick; the hook's delete |
 //! | `index/clients` | `{clientId: claim token}` | fixed; CAS |
 //! | `client/<clientId>` | a client, its access token sealed | `index/clients` |
 //! | `index/roles` | `{roleId: claim token}` | fixed; CAS |
@@ -114,6 +115,10 @@ pub fn fire_floor(g: &str, h: &str) -> String {
 
 pub fn fire(g: &str, h: &str, seq: i64) -> String {
     format!("fire/{}/{seq:020}", hook_ref(g, h))
+}
+
+pub fn scheduled_fire(g: &str, h: &str) -> String {
+    format!("scheduledfire/{}", hook_ref(g, h))
 }
 
 pub const CLIENT_INDEX: &str = "index/clients";

@@ -103,6 +103,8 @@ pub struct TickReport {
     pub fired: usize,
     pub declined: usize,
     pub failed: usize,
+    /// Fires the Queue did not take (a 5xx or no answer): the hooks stay due.
+    pub retrying: usize,
     /// Failed fires of hooks with `emailOnError`, for the caller to report.
     pub to_report: Vec<FailureReport>,
 }
@@ -119,23 +121,36 @@ pub fn tick(store: &Store<'_>, queue: &dyn TaskQueue, now: DateTime<Utc>) -> Res
     // Each slot once, even after a week without ticks.
     let mut hour = first.max(now_hour - Duration::hours(layout::DUE_SLOTS - 1));
     let mut report = TickReport::default();
+    // A hook kept due is moved to the current hour's slot, read after the earlier ones:
+    // tried once per tick.
+    let mut tried = std::collections::HashSet::new();
     while hour <= now_hour {
-        tick_slot(store, queue, &layout::due_slot(hour), now, &mut report)?;
+        tick_slot(store, queue, &layout::due_slot(hour), now, &mut report, &mut tried)?;
         hour += Duration::hours(1);
     }
     kv.set(layout::TIMER_CURSOR, iso_time(now_hour).as_bytes())?;
     Ok(report)
 }
 
-fn tick_slot(store: &Store<'_>, queue: &dyn TaskQueue, key: &str, now: DateTime<Utc>, report: &mut TickReport) -> Result<(), StorageError> {
+fn tick_slot(
+    store: &Store<'_>,
+    queue: &dyn TaskQueue,
+    key: &str,
+    now: DateTime<Utc>,
+    report: &mut TickReport,
+    tried: &mut std::collections::HashSet<String>,
+) -> Result<(), StorageError> {
     let kv = store.kv;
     let slot: Slot = cas::read_json(kv, key)?;
     let now_ms = now.timestamp_millis();
     // Entries to drop (hook gone, unscheduled, or moved to another slot) and entries whose
     // date is stale, by the value the slot held: a change made meanwhile stays.
     let mut stale: Vec<(String, i64, Option<i64>)> = Vec::new();
-    let mut advanced = Vec::new();
+    let mut due = Vec::new();
     for (entry, &at_ms) in slot.iter().filter(|(_, &at)| at <= now_ms) {
+        if tried.contains(entry) {
+            continue;
+        }
         let Some((g, h)) = layout::parse_hook_ref(entry) else { continue };
         let (Ok(gid), Ok(hid)) = (HookGroupId::new(&g), HookId::new(&h)) else { continue };
         let hook = store.hook(&gid, &hid)?;
@@ -150,23 +165,64 @@ fn tick_slot(store: &Store<'_>, queue: &dyn TaskQueue, key: &str, now: DateTime<
             stale.push((entry.clone(), at_ms, same_slot.then_some(next.timestamp_millis())));
             continue;
         }
+        tried.insert(entry.clone());
+        let earlier = scheduled_fire_seq(kv, &g, &h, &hook.next_task_id)?;
+        due.push((entry.clone(), at_ms, hook, next, earlier));
+    }
+    // Fires tried before (the Queue failed, or the component was stopped mid-fire) go
+    // last, so a fire that stops the component cannot keep the others from firing.
+    due.sort_by_key(|(_, _, _, _, earlier)| earlier.is_some());
+    let mut advanced = Vec::new();
+    let mut retrying = Vec::new();
+    for (entry, at_ms, hook, next, earlier) in due {
         report.due += 1;
+        let (g, h) = (&hook.definition.hook_group_id, &hook.definition.hook_id);
+        // The fire's record number is kept before the fire, so that a retry (of a Queue
+        // failure, or after the component was stopped) replaces its record.
+        let seq = match earlier {
+            Some(seq) => seq,
+            None => {
+                let seq = store.next_fire_seq(g, h)?;
+                kv.set(&layout::scheduled_fire(g, h), format!("{} {seq}", hook.next_task_id).as_bytes())?;
+                seq
+            }
+        };
         let ctx = FireContext { fired_by: FiredBy::Schedule, payload: None, client_id: None };
-        let options = FireOptions { conflict_means_created: true, scheduled_for: Some(next), record_at: None };
-        match fire(store, queue, &hook, &ctx, &hook.next_task_id, now, options)? {
+        let options = FireOptions { conflict_means_created: true, scheduled_for: Some(next), record_at: Some(seq) };
+        let outcome = fire(store, queue, &hook, &ctx, &hook.next_task_id, now, options)?;
+        if outcome.is_retryable() {
+            // SPEC §7.1 step 2: the hook stays due with the same nextTaskId, and every
+            // tick tries again until the Queue answers; missed slots then coalesce.
+            report.retrying += 1;
+            retrying.push((entry, at_ms));
+            continue;
+        }
+        match outcome {
             FireOutcome::Created { .. } => report.fired += 1,
             FireOutcome::Declined => report.declined += 1,
             FireOutcome::RenderFailed(e) => failed(report, &hook, e, now),
             FireOutcome::QueueFailed(e) => failed(report, &hook, e.to_string(), now),
         }
         let moved = advance(hook.clone(), now)?;
-        advanced.push((entry.clone(), at_ms, hook, moved));
+        advanced.push((entry, at_ms, hook, moved));
+    }
+    // A hook kept due waits in the slot of the current hour, which the next tick reads.
+    let current = layout::due_slot(hour_of(now));
+    if current != key && !retrying.is_empty() {
+        cas::update_json(kv, &current, |slot: &mut Slot| {
+            for (entry, ms) in &retrying {
+                let at = slot.entry(entry.clone()).or_insert(*ms);
+                *at = (*at).min(*ms);
+            }
+        })?;
+        stale.extend(retrying.iter().map(|(entry, ms)| (entry.clone(), *ms, None)));
     }
     // The new slots' entries first, then the hooks, then this slot: a crash between
     // leaves every hook due or indexed where it moved.
     index_many(kv, advanced.iter().map(|(_, _, _, moved)| moved).filter(|m| slot_of(parse_date(m).unwrap_or(now), None) != key))?;
     for (_, _, fired, moved) in &advanced {
         store_unless_changed(store, fired, moved)?;
+        kv.delete(&layout::scheduled_fire(&fired.definition.hook_group_id, &fired.definition.hook_id))?;
     }
     for (entry, at_ms, _, moved) in &advanced {
         let next = parse_date(moved).map(|d| d.timestamp_millis());
@@ -186,6 +242,13 @@ fn tick_slot(store: &Store<'_>, queue: &dyn TaskQueue, key: &str, now: DateTime<
         })?;
     }
     Ok(())
+}
+
+/// The record number of an earlier attempt at the hook's scheduled fire with `task_id`.
+fn scheduled_fire_seq(kv: &dyn KeyValue, g: &str, h: &str, task_id: &str) -> Result<Option<i64>, StorageError> {
+    let Some(bytes) = kv.get(&layout::scheduled_fire(g, h))? else { return Ok(None) };
+    let text = String::from_utf8_lossy(&bytes);
+    Ok(text.split_once(' ').filter(|(t, _)| *t == task_id).and_then(|(_, seq)| seq.parse().ok()))
 }
 
 fn failed(report: &mut TickReport, hook: &HookRecord, error: String, now: DateTime<Utc>) {
@@ -257,6 +320,20 @@ mod tests {
         fn tick(&self, at: &str) -> TickReport {
             let queue = EmbeddedTaskQueue { queue: EmbeddedQueue { kv: &self.kv }, roles: &self.roles };
             tick(&self.store(), &queue, at.parse().unwrap()).unwrap()
+        }
+        /// A tick against a Queue that fails every create with `failure` (as the remote
+        /// queue reports a 503 or a connection refused after its retries).
+        fn tick_failing(&self, at: &str, failure: crate::fire::QueueError) -> TickReport {
+            struct Down(crate::fire::QueueError);
+            impl TaskQueue for Down {
+                fn create_task(&self, _: &str, _: &serde_json::Map<String, serde_json::Value>, _: &str, _: DateTime<Utc>) -> Result<(), crate::fire::QueueError> {
+                    Err(self.0.clone())
+                }
+            }
+            tick(&self.store(), &Down(failure), at.parse().unwrap()).unwrap()
+        }
+        fn fires(&self, id: &str) -> Vec<crate::model::LastFire> {
+            self.store().fires(&HookGroupId::new("g").unwrap(), &HookId::new(id).unwrap(), None, 100).unwrap().0
         }
         /// Creates hook `g/<id>` with `schedule` as the API would at `at`.
         fn create(&self, id: &str, schedule: &[&str], at: &str) -> HookRecord {
@@ -439,5 +516,83 @@ mod tests {
         assert_eq!(r.to_report.len(), 1);
         assert!(r.to_report[0].error.contains("payload"), "{:?}", r.to_report[0]);
         assert_eq!(w.hook("broken").next_scheduled_date, "2026-11-23T14:00:00.000Z", "a failed fire still moves on");
+    }
+
+    fn unavailable() -> crate::fire::QueueError {
+        crate::fire::QueueError::Api { status: 503, code: "ServiceUnavailable".into(), message: "down".into(), body: json!({}), url: "u".into() }
+    }
+
+    #[test]
+    fn a_queue_outage_keeps_hooks_due_with_their_task_id_until_the_queue_answers() {
+        let w = World::new();
+        let first = w.create("h", &["0 0 * * * *"], "2026-11-23T12:10:00Z");
+        w.create("q", &["0 */15 * * * *"], "2026-11-23T12:50:00Z");
+        // 13:00 and 13:15 during the outage (a 503, then no answer at all), over the hour.
+        let r = w.tick_failing("2026-11-23T13:00:00Z", unavailable());
+        assert_eq!((r.due, r.fired, r.retrying, r.failed), (2, 0, 2, 0), "{r:?}");
+        assert!(r.to_report.is_empty(), "an outage is not the hook's failure");
+        let r = w.tick_failing("2026-11-23T13:15:00Z", crate::fire::QueueError::Transport("connection refused".into()));
+        assert_eq!((r.due, r.retrying), (2, 2));
+        assert_eq!(w.hook("h").next_task_id, first.next_task_id, "still due with the same nextTaskId");
+        assert_eq!(w.fires("h").len(), 1, "each retry replaces the attempt's record: {:?}", w.fires("h"));
+        assert!(w.fires("h")[0].error.contains("connection refused"));
+        // Still failing at 14:05: the hooks wait in the current hour's slot.
+        assert_eq!(w.tick_failing("2026-11-23T14:05:00Z", unavailable()).retrying, 2);
+        let slot: Slot = cas::read_json(&w.kv, "due/14").unwrap();
+        assert!(slot.contains_key("g/h") && slot.contains_key("g/q"), "{slot:?}");
+        // The Queue is back: one fire each for every slot missed, with the original taskId.
+        assert_eq!(w.tick("2026-11-23T14:20:00Z"), report(2, 2));
+        let tasks = w.tasks();
+        assert_eq!(tasks.len(), 2);
+        assert!(tasks.iter().any(|t| t["taskGroupId"] == first.next_task_id.as_str()));
+        let fires = w.fires("h");
+        assert_eq!(fires.len(), 1, "the successful retry replaced the failed attempts: {fires:?}");
+        assert_eq!((fires[0].result.clone(), fires[0].task_id.as_str()), (crate::model::FireResult::Success, first.next_task_id.as_str()));
+        assert_eq!(w.hook("h").next_scheduled_date, "2026-11-23T15:00:00.000Z", "moved on past the missed slots");
+        assert_eq!(w.hook("q").next_scheduled_date, "2026-11-23T14:30:00.000Z");
+        assert_eq!(w.kv.get(&layout::scheduled_fire("g", "h")).unwrap(), None, "the attempt's marker goes with it");
+        assert_eq!(w.tick("2026-11-23T14:25:00Z"), report(0, 0), "not twice");
+        // A 4xx is final: recorded, and the hook moves on.
+        let r = w.tick_failing("2026-11-23T15:00:00Z", crate::fire::QueueError::Api { status: 400, code: "InputError".into(), message: "no".into(), body: json!({}), url: "u".into() });
+        assert_eq!((r.failed, r.retrying), (2, 0));
+        assert_eq!(w.hook("h").next_scheduled_date, "2026-11-23T16:00:00.000Z");
+    }
+
+    #[test]
+    fn a_fire_the_platform_stopped_goes_last_and_is_given_up_after_the_second_stop() {
+        let w = World::new();
+        let poison = w.create("a-poison", &["0 0 * * * *"], "2026-11-23T12:10:00Z");
+        w.create("b-fine", &["0 0 * * * *"], "2026-11-23T12:10:00Z");
+        // What a tick stopped while rendering a-poison leaves: its attempt's marker and an
+        // unfinished record. Simulated by a fire whose queue never returns... here by
+        // writing the same state the stopped attempt writes.
+        let seq = w.store().next_fire_seq("g", "a-poison").unwrap();
+        w.kv.set(&layout::scheduled_fire("g", "a-poison"), format!("{} {seq}", poison.next_task_id).as_bytes()).unwrap();
+        let stopped = |n: u32| crate::model::LastFire {
+            hook_group_id: "g".into(),
+            hook_id: "a-poison".into(),
+            fired_by: FiredBy::Schedule,
+            task_id: poison.next_task_id.clone(),
+            task_create_time: "2026-11-23T13:00:00.000Z".into(),
+            result: crate::model::FireResult::Error,
+            task_state: "unknown".into(),
+            error: format!("The fire did not finish: the component was stopped while rendering the template or creating the task, which happens when a fire exceeds the CPU-time or memory limit of a request. Attempts stopped: {n}"),
+        };
+        w.store().record_fire(&stopped(2), 0, Some(seq)).unwrap();
+        let r = w.tick("2026-11-23T13:05:00Z");
+        assert_eq!((r.due, r.fired, r.failed), (2, 1, 1), "{r:?}");
+        let fires = w.fires("a-poison");
+        assert_eq!(fires.len(), 1);
+        assert!(fires[0].error.starts_with("Given up after 2 attempts"), "{}", fires[0].error);
+        assert_eq!(w.hook("a-poison").next_scheduled_date, "2026-11-23T14:00:00.000Z", "moved on");
+        assert_eq!(w.tasks().len(), 1, "b-fine fired, a-poison did not");
+        // Stopped once only: tried again (last in its tick), and it renders fine this time.
+        let next = w.hook("a-poison");
+        let seq = w.store().next_fire_seq("g", "a-poison").unwrap();
+        w.kv.set(&layout::scheduled_fire("g", "a-poison"), format!("{} {seq}", next.next_task_id).as_bytes()).unwrap();
+        w.store().record_fire(&crate::model::LastFire { task_id: next.next_task_id.clone(), ..stopped(1) }, 0, Some(seq)).unwrap();
+        assert_eq!(w.tick("2026-11-23T14:05:00Z"), report(2, 2));
+        assert_eq!(w.fires("a-poison")[0].result, crate::model::FireResult::Success);
+        assert_eq!(w.fires("a-poison").len(), 2, "the retry replaced the stopped attempt's record");
     }
 }

@@ -200,6 +200,7 @@ impl Store<'_> {
         }
         self.kv.delete(&layout::fire_seq(&gs, &hs))?;
         self.kv.delete(&layout::fire_floor(&gs, &hs))?;
+        self.kv.delete(&layout::scheduled_fire(&gs, &hs))?;
         Ok(())
     }
 
@@ -260,6 +261,21 @@ impl Store<'_> {
             &Expiring::Fire { hook_group_id: g.clone(), hook_id: h.clone(), seq },
         )?;
         Ok(seq)
+    }
+
+    /// The fire recorded at `seq`, if any.
+    pub fn fire_record(&self, g: &str, h: &str, seq: i64) -> Result<Option<LastFire>, StorageError> {
+        cas::read_json_opt(self.kv, &layout::fire(g, h, seq))
+    }
+
+    /// Replaces the fire recorded at `seq` (its expiry is already scheduled).
+    pub fn write_fire_record(&self, fire: &LastFire, seq: i64) -> Result<(), StorageError> {
+        self.write(&layout::fire(&fire.hook_group_id, &fire.hook_id, seq), fire)
+    }
+
+    /// Drops a fire record (a fire that declined after its unfinished record was written).
+    pub fn delete_fire_record(&self, g: &str, h: &str, seq: i64) -> Result<(), StorageError> {
+        Ok(self.kv.delete(&layout::fire(g, h, seq))?)
     }
 
     /// The hook's recorded fires, newest first, starting below sequence number `before`

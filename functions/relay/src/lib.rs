@@ -49,18 +49,23 @@ fn run(at: u64) -> Result<(), String> {
     for error in &report.errors {
         eprintln!("relay: {error}");
     }
+    for error in &report.queue_errors {
+        eprintln!("relay: the Queue did not take a fire; its message stays queued: {error}");
+    }
     println!(
-        "relay: run at {at}: queues {} fired {} declined {} failed {} discarded {} duplicates {} bound {} unbound {} deleted {} binding errors {} in {} ms",
+        "relay: run at {at}: queues {} fired {} declined {} failed {} retrying {} discarded {} duplicates {} bound {} unbound {} deleted {} binding errors {} errors {} in {} ms",
         report.queues,
         report.fired,
         report.declined,
         report.failed,
+        report.retrying,
         report.discarded,
         report.duplicates,
         report.bound,
         report.unbound,
         report.deleted,
         report.binding_errors,
+        report.errors.len(),
         started.elapsed().as_millis()
     );
     Ok(())

@@ -47,11 +47,12 @@ fn run(now_s: u64) -> Result<(), String> {
         }
     }
     println!(
-        "timer: tick at {now_s}: due {} fired {} declined {} failed {} in {} ms",
+        "timer: tick at {now_s}: due {} fired {} declined {} failed {} retrying {} in {} ms",
         report.due,
         report.fired,
         report.declined,
         report.failed,
+        report.retrying,
         started.elapsed().as_millis()
     );
     daily(&store, now)

@@ -68,6 +68,7 @@ impl Service<'_> {
         let inbound = Inbound { exchange: &msg.exchange, routing_key: &msg.routing_key, identity: &identity, body: &body };
         let store = self.store();
         let mut hooks = Vec::new();
+        let mut retry = Vec::new();
         for (g, h, patterns) in hooks_bound_to(self.kv, &msg.exchange)? {
             if !patterns.iter().any(|p| routing_key_matches(p, &msg.routing_key)) {
                 continue;
@@ -78,6 +79,10 @@ impl Service<'_> {
             let answer = match &outcome {
                 MessageOutcome::Fired(FireOutcome::Created { task_id }) => json!({"outcome": "created", "taskId": task_id}),
                 MessageOutcome::Fired(FireOutcome::Declined) => json!({"outcome": "declined"}),
+                MessageOutcome::Fired(failure) if failure.is_retryable() => {
+                    retry.push(format!("{g}/{h}: {}", failure.error().unwrap_or_default()));
+                    continue;
+                }
                 MessageOutcome::Fired(failure) => {
                     let error = self.report_fire_failure(&g, &h, failure, &task_id, now)?;
                     json!({"outcome": "error", "taskId": task_id, "error": error})
@@ -90,6 +95,14 @@ impl Service<'_> {
             answer["hookGroupId"] = json!(g);
             answer["hookId"] = json!(h);
             hooks.push(answer);
+        }
+        if !retry.is_empty() {
+            // Not handled yet: a redelivery fires these (with the same taskIds) and counts
+            // the others as duplicates.
+            return Err(ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                format!("The Queue did not take the fires of {} hook(s); redeliver this delivery later:\n{}", retry.len(), retry.join("\n")),
+            ));
         }
         Ok(json!({"event": event, "delivery": delivery, "exchange": msg.exchange, "routingKey": msg.routing_key, "hooks": hooks}))
     }

@@ -370,11 +370,8 @@ impl Service<'_> {
     pub(crate) fn fire(&self, hook: &HookRecord, ctx: &FireContext, task_id: &str) -> Result<Value, ApiError> {
         let outcome = self.with_queue(|queue| Ok(fire(&self.store(), queue, hook, ctx, task_id, self.clock.now(), FireOptions::default())?))?;
         let d = &hook.definition;
-        let failure = match &outcome {
-            FireOutcome::RenderFailed(e) => Some(e.clone()),
-            FireOutcome::QueueFailed(e) => Some(e.to_string()),
-            _ => None,
-        };
+        // A Queue outage is the caller's to retry (it sees the error), not the owner's.
+        let failure = outcome.error().filter(|_| !outcome.is_retryable());
         if let (Some(error), true, Some(channel), Some(http)) = (failure, d.metadata.email_on_error, &self.config.failure_channel, self.http) {
             let report = FailureReport::new(hook, ctx.fired_by, task_id, self.clock.now(), &error);
             if let Err(e) = report_failure(self.kv, http, channel, &report) {
@@ -385,6 +382,13 @@ impl Service<'_> {
             FireOutcome::Declined => Ok(to_json(TriggerHookResponse::Declined {})),
             FireOutcome::Created { task_id } => Ok(to_json(TriggerHookResponse::created(&task_id))),
             FireOutcome::RenderFailed(e) => Err(ApiError::new(ErrorCode::InputError, format!("While firing hook:\n{e}"))),
+            FireOutcome::QueueFailed(e) if e.is_retryable() => Err(ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                format!(
+                    "The Queue did not create task `{task_id}`, so nothing was created; try again later. \
+                     A retry with `\"taskId\": \"{task_id}\"` in the payload cannot create a second task.\n{e}"
+                ),
+            )),
             FireOutcome::QueueFailed(QueueError::Api { code, message, .. }) if code == "InsufficientScopes" => Err(ApiError::new(
                 ErrorCode::InsufficientScopes,
                 format!("The role `hook-id:{}/{}` does not have sufficient scopes to create the task:\n{message}", d.hook_group_id, d.hook_id),

@@ -31,6 +31,8 @@ pub struct Inbound<'a> {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum MessageOutcome {
+    /// Fired; if the outcome `is_retryable`, the message is not handled yet: it must be
+    /// delivered again.
     Fired(FireOutcome),
     /// Handled before (a redelivery): nothing done.
     AlreadyHandled,
@@ -95,7 +97,7 @@ const PENDING_REUSE_MS: i64 = 10 * 60 * 1000;
 /// `{firedBy: "pulseMessage", payload: <body>}`.
 ///
 /// The message's marker goes `pending:<t>` before the fire and `done:<t>` after it is
-/// recorded. A crash in between leaves `pending:<t>`, and the redelivery fires again at
+/// recorded (and stays pending when the Queue failed, for the message's next delivery). A crash in between leaves `pending:<t>`, and the redelivery fires again at
 /// the same `t`: same taskId, same task (the Queue answers it as already created), and
 /// the same lastFires key, so nothing is doubled even in lastFires.
 pub fn handle_message(store: &Store<'_>, queue: &dyn TaskQueue, g: &str, h: &str, message: &Inbound<'_>, now: DateTime<Utc>) -> Result<MessageOutcome, StorageError> {
@@ -137,7 +139,11 @@ pub fn handle_message(store: &Store<'_>, queue: &dyn TaskQueue, g: &str, h: &str
     let task_id = message_task_id(g, h, message.identity);
     let options = FireOptions { conflict_means_created: true, scheduled_for: None, record_at: Some(seq) };
     let outcome = fire(store, queue, &hook, &ctx, &task_id, at, options)?;
-    store.kv.set(&seen, &marker(true, at.timestamp_millis(), seq))?;
+    // The Queue failed (5xx, no answer): the marker stays pending, so the message's next
+    // delivery fires again with the same taskId and replaces this record.
+    if !outcome.is_retryable() {
+        store.kv.set(&seen, &marker(true, at.timestamp_millis(), seq))?;
+    }
     Ok(MessageOutcome::Fired(outcome))
 }
 
@@ -249,5 +255,35 @@ mod tests {
         assert_eq!(kv.get(&seen).unwrap(), None);
         let day = crate::expiry::day_of(now + chrono::Duration::days(SEEN_RETENTION_DAYS + 1));
         assert!(crate::expiry::bucket(&kv, &day).unwrap().contains(&Expiring::Seen { key: seen }), "scheduled to expire");
+    }
+
+    #[test]
+    fn a_message_the_queue_did_not_take_stays_unhandled_and_its_retry_replaces_the_record() {
+        struct Down;
+        impl TaskQueue for Down {
+            fn create_task(&self, _: &str, _: &serde_json::Map<String, Value>, _: &str, _: DateTime<Utc>) -> Result<(), crate::fire::QueueError> {
+                Err(crate::fire::QueueError::Transport("connection reset".into()))
+            }
+        }
+        let kv = MemoryStore::default();
+        let key = key();
+        let store = Store { kv: &kv, key: &key };
+        let roles = Roles::new(vec![Role { role_id: "hook-id:g/*".into(), scopes: vec!["queue:*".into()] }]);
+        let up = EmbeddedTaskQueue { queue: EmbeddedQueue { kv: &kv }, roles: &roles };
+        store.create_hook(&hook("h", &[("exchange/x", "#")], json!({"type": "object"}))).unwrap();
+        let now: DateTime<Utc> = "2026-11-24T10:00:00Z".parse().unwrap();
+        let msg = Inbound { exchange: "exchange/x", routing_key: "a.b", identity: "m1", body: br#"{"n": 1}"# };
+        let failed = handle_message(&store, &Down, "g", "h", &msg, now).unwrap();
+        assert!(matches!(&failed, MessageOutcome::Fired(f) if f.is_retryable()), "{failed:?}");
+        assert!(kv.get(&layout::pulse_seen("g", "h", "m1")).unwrap().unwrap().starts_with(b"pending:"));
+        let again = handle_message(&store, &Down, "g", "h", &msg, now + chrono::Duration::minutes(20)).unwrap();
+        assert!(matches!(again, MessageOutcome::Fired(_)), "not taken for a duplicate while unhandled");
+        let done = handle_message(&store, &up, "g", "h", &msg, now + chrono::Duration::minutes(40)).unwrap();
+        let task_id = message_task_id("g", "h", "m1");
+        assert_eq!(done, MessageOutcome::Fired(FireOutcome::Created { task_id }));
+        let (fires, _) = store.fires(&HookGroupId::new("g").unwrap(), &HookId::new("h").unwrap(), None, 10).unwrap();
+        assert_eq!(fires.len(), 1, "three attempts, one record: {fires:?}");
+        assert_eq!(fires[0].result, crate::model::FireResult::Success);
+        assert_eq!(handle_message(&store, &up, "g", "h", &msg, now + chrono::Duration::minutes(41)).unwrap(), MessageOutcome::AlreadyHandled);
     }
 }

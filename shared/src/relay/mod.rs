@@ -85,6 +85,11 @@ pub struct RelayReport {
     pub failed: usize,
     pub discarded: usize,
     pub duplicates: usize,
+    /// Messages whose fire the Queue did not take (a 5xx or no answer): left in their
+    /// queue for the next run, which fires them with the same taskId.
+    pub retrying: usize,
+    /// What the Queue answered them (the first few).
+    pub queue_errors: Vec<String>,
     /// Messages that a take removed without the peek having shown them (the queue head
     /// moved under a concurrent relay), handled at once.
     pub out_of_order: usize,
@@ -251,17 +256,29 @@ impl Relay<'_> {
         Ok(to_drain)
     }
 
-    fn handle(&self, g: &str, h: &str, message: &Message, report: &mut RelayReport) -> Result<(), StorageError> {
+    /// Handles one message; `false` if the Queue failed and the message must stay queued.
+    fn handle(&self, g: &str, h: &str, message: &Message, report: &mut RelayReport) -> Result<bool, StorageError> {
         let identity = relay_identity(message);
         let inbound = Inbound { exchange: &message.exchange, routing_key: &message.routing_key, identity: &identity, body: &message.payload };
         let now = self.clock.now();
         let outcome = handle_message(self.store, self.queue, g, h, &inbound, now)?;
+        if let MessageOutcome::Fired(fired) = &outcome {
+            if fired.is_retryable() {
+                report.retrying += 1;
+                if let Some(error) = fired.error() {
+                    if report.queue_errors.len() < 10 {
+                        report.queue_errors.push(format!("{g}/{h}: {error}"));
+                    }
+                }
+                return Ok(false);
+            }
+        }
         let hook = match (&outcome, HookGroupId::new(g), HookId::new(h)) {
             (MessageOutcome::Fired(FireOutcome::RenderFailed(_) | FireOutcome::QueueFailed(_)), Ok(gid), Ok(hid)) => self.store.hook(&gid, &hid)?,
             _ => None,
         };
         report.count(hook.as_ref(), &message_task_id(g, h, &identity), &outcome, now);
-        Ok(())
+        Ok(true)
     }
 
     /// Drains the hook's queue batch by batch until it is empty or `until` has passed.
@@ -276,31 +293,42 @@ impl Relay<'_> {
                 break;
             }
             let mut handled = HashSet::new();
+            let mut queue_failed = false;
             for message in &batch {
                 // Lost the lease (this batch outlived it): stop before taking anything;
                 // what was fired has its marker, the rest stays queued.
                 if !lease.keep(self)? {
                     return Ok(());
                 }
-                self.handle(g, h, message, report)?;
+                if !self.handle(g, h, message, report)? {
+                    // The Queue failed: this message and those behind it stay at the head
+                    // of the queue for the next run (in their order), and the run goes on
+                    // with the other hooks' queues.
+                    queue_failed = true;
+                    break;
+                }
                 handled.insert(relay_identity(message));
             }
+            if handled.is_empty() {
+                break;
+            }
             let mut unseen: std::collections::VecDeque<Message> =
-                self.mq.take(&queue, batch.len())?.into_iter().filter(|m| !handled.contains(&relay_identity(m))).collect();
+                self.mq.take(&queue, handled.len())?.into_iter().filter(|m| !handled.contains(&relay_identity(m))).collect();
             while let Some(message) = unseen.front() {
                 report.out_of_order += 1;
-                if let Err(e) = self.handle(g, h, message, report) {
+                let handled = self.handle(g, h, message, report);
+                if !matches!(handled, Ok(true)) {
                     // Taken but not fired: back into the queue rather than lost.
                     for m in &unseen {
                         if let Err(requeue) = self.mq.requeue(&queue, m) {
                             report.errors.push(format!("{g}/{h}: a taken message could not be requeued: {requeue}"));
                         }
                     }
-                    return Err(e.into());
+                    return handled.map(|_| ()).map_err(Into::into);
                 }
                 unseen.pop_front();
             }
-            if batch.len() < self.batch {
+            if queue_failed || batch.len() < self.batch {
                 break;
             }
         }
