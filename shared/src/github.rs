@@ -11,18 +11,11 @@ pub const EXCHANGE_PREFIX: &str = "exchange/taskcluster-github/v1/";
 /// Whether `header` (`X-Hub-Signature-256: sha256=<hex>`) is the HMAC-SHA256 of `body`
 /// under `secret`. The MAC comparison is constant-time (`Mac::verify_slice`).
 pub fn signature_matches(secret: &[u8], body: &[u8], header: Option<&str>) -> bool {
-    let Some(hex) = header.and_then(|h| h.trim().strip_prefix("sha256=")) else { return false };
-    let Some(signature) = decode_hex(hex) else { return false };
+    let Some(digits) = header.and_then(|h| h.trim().strip_prefix("sha256=")) else { return false };
+    let Ok(signature) = hex::decode(digits) else { return false };
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
     mac.update(body);
     mac.verify_slice(&signature).is_ok()
-}
-
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
 }
 
 /// The message a delivery becomes.

@@ -13,8 +13,12 @@ from conftest import ROOT_ACCESS_TOKEN, ROOT_CLIENT_ID, RunningHost
 
 
 class Receiver:
-    def __init__(self):
+    """A webhook receiver; answers `fail_next` requests with 503 before accepting."""
+
+    def __init__(self, fail_next=0):
         self.reports = []
+        self.raw = []
+        self.fail_next = fail_next
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -22,7 +26,14 @@ class Receiver:
                 pass
 
             def do_POST(self):
-                outer.reports.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if outer.fail_next > 0:
+                    outer.fail_next -= 1
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                outer.reports.append(json.loads(body))
+                outer.raw.append((body, self.headers.get("X-Taskhooks-Signature-256")))
                 self.send_response(204)
                 self.end_headers()
 
@@ -60,3 +71,41 @@ def test_failures_are_reported_once_per_hook():
     finally:
         host.stop()
         receiver.server.shutdown()
+
+
+def readme_verifier():
+    """The README's verification example, as written."""
+    from conftest import REPO
+    import re
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("X-Taskhooks-Signature-256"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    namespace = {}
+    exec(code, namespace)
+    return namespace["report_is_genuine"]
+
+
+def test_a_report_that_failed_to_send_is_sent_at_the_next_failure_and_reports_are_signed():
+    receiver = Receiver(fail_next=1)
+    host = RunningHost({"SPIN_VARIABLE_ERROR_WEBHOOK_URL": receiver.url,
+                        "SPIN_VARIABLE_ERROR_WEBHOOK_SECRET": "report-secret",
+                        "SPIN_VARIABLE_ALLOWED_WEBHOOK_HOST": receiver.url.rsplit("/", 1)[0]})
+    try:
+        hooks = taskcluster.Hooks({"rootUrl": host.root_url, "maxRetries": 0,
+                                   "credentials": {"clientId": ROOT_CLIENT_ID, "accessToken": ROOT_ACCESS_TOKEN}})
+        hooks.createHook("proj", "loud", broken_hook(True))
+        for _ in range(3):
+            with pytest.raises(TaskclusterFailure):
+                hooks.triggerHook("proj", "loud", {})
+        # The first report met a 503: the second failure's report went out, the third
+        # was inside the quiet window that the delivered one started.
+        assert len(receiver.reports) == 1, receiver.reports
+        body, signature = receiver.raw[0]
+        verify = readme_verifier()
+        assert verify(b"report-secret", body, signature)
+        assert not verify(b"another-secret", body, signature)
+        assert not verify(b"report-secret", body.replace(b"loud", b"quiet"), signature)
+    finally:
+        host.stop()
+        receiver.server.shutdown()
+

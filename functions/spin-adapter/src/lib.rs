@@ -117,7 +117,7 @@ pub fn service_config(version: &str) -> Result<taskhooks_shared::api::ServiceCon
         (Some(_), _, _) => return Err("`taskcluster_root_url` is set, so `taskcluster_client_id` and `taskcluster_access_token` must be too".into()),
     };
     let failure_channel = match (&taskcluster, variable("error_webhook_url")) {
-        (_, Some(url)) => Some(FailureChannel::Webhook(url)),
+        (_, Some(url)) => Some(FailureChannel::Webhook { url, secret: variable("error_webhook_secret") }),
         (Some(c), None) => Some(FailureChannel::TaskclusterNotify(c.clone())),
         (None, None) => None,
     };
