@@ -167,7 +167,8 @@ pub fn authenticate(
             if !secrets_equal(expected.as_bytes(), h.mac.as_bytes()) {
                 return Err(failed("bad mac"));
             }
-            if (now_s - h.ts).abs() > MAX_SKEW_SECONDS {
+            // `ts` is the caller's number: the distance without overflow.
+            if now_s.abs_diff(h.ts) > MAX_SKEW_SECONDS.unsigned_abs() {
                 return Err(failed("timestamp is more than 15 minutes from the server's clock"));
             }
             if let Some(hash) = &h.hash {
@@ -273,6 +274,20 @@ mod tests {
         assert_eq!(caller.client_id.as_deref(), Some("static/taskhooks/root"));
         assert!(caller.scopes.contains(&"hooks:*".to_string()));
         assert!(caller.scopes.contains(&"assume:anonymous".to_string()));
+    }
+
+    #[test]
+    fn a_signed_timestamp_at_the_ends_of_the_range_is_refused_without_overflow() {
+        let v = vectors();
+        let (id, key) = (v["credentials"]["id"].as_str().unwrap(), v["credentials"]["key"].as_str().unwrap());
+        for ts in [i64::MIN, i64::MIN + 1, -1, i64::MAX] {
+            let url = "http://127.0.0.1:3000/api/hooks/v1/hooks/my-group/nightly%2Fbuild?x=1";
+            let outgoing = crate::hawk::Outgoing { method: "PUT", url, content_type: "application/json", body: b"{}" };
+            let header = crate::hawk::client_header(id, key, &outgoing, None, ts, "nonce").unwrap();
+            let req = put(&header, "{}");
+            let err = authenticate(&req, &clients, &roles(), TS_MS).unwrap_err().0;
+            assert!(err.contains("15 minutes"), "ts {ts}: {err}");
+        }
     }
 
     #[test]

@@ -269,13 +269,18 @@ impl Certificate {
         if !self.scopes.iter().all(|s| crate::scopes::is_valid_scope(s)) {
             return bad("scopes must be printable ASCII");
         }
-        if self.start > now_ms + FIVE_MINUTES_MS {
+        // Every number here is the caller's, unchecked until the signature is: saturating
+        // arithmetic, so no value overflows (a panic in debug builds, a wrap in release).
+        if self.start > now_ms.saturating_add(FIVE_MINUTES_MS) {
             return bad("start is in the future");
         }
-        if self.expiry < now_ms - FIVE_MINUTES_MS {
+        if self.expiry < now_ms.saturating_sub(FIVE_MINUTES_MS) {
             return bad("expired");
         }
-        if self.expiry - self.start > THIRTY_ONE_DAYS_MS {
+        if self.expiry < self.start {
+            return bad("expiry is before start");
+        }
+        if self.expiry.saturating_sub(self.start) > THIRTY_ONE_DAYS_MS {
             return bad("valid for more than 31 days");
         }
         let expected = self.signature_for(hawk_id, issuer_access_token);
@@ -393,6 +398,16 @@ mod tests {
             let mut long = cert.clone();
             long.expiry = long.start + THIRTY_ONE_DAYS_MS + 1;
             assert!(err(&long, client_id, issuer_token, during).contains("31 days"));
+            // The caller's numbers at the ends of the range: refused, never an overflow.
+            let mut backwards = cert.clone();
+            (backwards.start, backwards.expiry) = (i64::MIN, i64::MAX);
+            assert!(err(&backwards, client_id, issuer_token, during).contains("31 days"));
+            (backwards.start, backwards.expiry) = (during, i64::MIN);
+            assert!(err(&backwards, client_id, issuer_token, during).contains("expired"));
+            (backwards.start, backwards.expiry) = (during, during - 1);
+            assert!(err(&backwards, client_id, issuer_token, during).contains("before start"));
+            assert!(err(&cert, client_id, issuer_token, i64::MIN).contains("future"));
+            assert!(err(&cert, client_id, issuer_token, i64::MAX).contains("expired"));
             let mut v2 = cert.clone();
             v2.version = 2;
             assert!(err(&v2, client_id, issuer_token, during).contains("version"));

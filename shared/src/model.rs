@@ -78,6 +78,13 @@ pub struct HookRecord {
 /// `nextScheduledDate` of a hook without a schedule (SPEC §1.2: year 4000).
 pub const FAR_FUTURE: &str = "4000-01-01T00:00:00.000Z";
 
+/// The most schedule entries a hook (or a schedule preview) may have. Upstream sets no
+/// limit; a hook with more than a few is rare, and each entry costs every tick.
+pub const MAX_SCHEDULE_ENTRIES: usize = 1_000;
+
+/// The most bindings a hook may have: each is a binding on the broker.
+pub const MAX_BINDINGS: usize = 1_000;
+
 impl HookCreationRequest {
     /// The schema constraints serde cannot express: lengths, the owner's e-mail format,
     /// unique schedule entries and bindings, non-empty binding fields. Every violation is
@@ -97,12 +104,29 @@ impl HookCreationRequest {
         if !is_email(&m.owner) {
             errors.push(format!("metadata.owner must be an e-mail address (got {:?})", m.owner));
         }
+        if self.schedule.len() > MAX_SCHEDULE_ENTRIES {
+            errors.push(format!("schedule has {} entries; at most {MAX_SCHEDULE_ENTRIES} are allowed", self.schedule.len()));
+        }
+        // One error per distinct repeated entry, found in one pass (a quadratic scan of a
+        // long list would be the request's whole cost).
+        let mut seen = std::collections::HashMap::new();
         for (i, entry) in self.schedule.iter().enumerate() {
-            if self.schedule[..i].contains(entry) {
-                errors.push(format!("schedule[{i}] repeats {entry:?}: entries must be unique"));
+            match seen.entry(entry.as_str()) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(false);
+                }
+                std::collections::hash_map::Entry::Occupied(mut o) if !*o.get() => {
+                    o.insert(true);
+                    errors.push(format!("schedule[{i}] repeats {entry:?}: entries must be unique"));
+                }
+                std::collections::hash_map::Entry::Occupied(_) => {}
             }
         }
         if let Some(bindings) = &self.bindings {
+            if bindings.len() > MAX_BINDINGS {
+                errors.push(format!("bindings has {} entries; at most {MAX_BINDINGS} are allowed", bindings.len()));
+            }
+            let mut seen = std::collections::HashSet::new();
             for (i, b) in bindings.iter().enumerate() {
                 if b.exchange.is_empty() {
                     errors.push(format!("bindings[{i}].exchange must not be empty"));
@@ -110,7 +134,7 @@ impl HookCreationRequest {
                 if b.routing_key_pattern.is_empty() {
                     errors.push(format!("bindings[{i}].routingKeyPattern must not be empty"));
                 }
-                if bindings[..i].contains(b) {
+                if !seen.insert((&b.exchange, &b.routing_key_pattern)) {
                     errors.push(format!("bindings[{i}] repeats an earlier binding: bindings must be unique"));
                 }
             }

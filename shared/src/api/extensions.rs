@@ -55,8 +55,11 @@ struct SchedulePreviewRequest {
     from: Option<String>,
 }
 
-fn fires(schedule: &Schedule, from: DateTime<Utc>, count: usize) -> Value {
-    json!({"nextFires": schedule.next_fires(from, count.clamp(1, MAX_COUNT)).into_iter().map(iso_time).collect::<Vec<_>>()})
+fn fires(schedule: &Schedule, from: DateTime<Utc>, count: usize) -> Result<Value, ApiError> {
+    if !(1..=MAX_COUNT).contains(&count) {
+        return Err(ApiError::new(ErrorCode::InputError, format!("count must be between 1 and {MAX_COUNT} (got {count})")));
+    }
+    Ok(json!({"nextFires": schedule.next_fires(from, count).into_iter().map(iso_time).collect::<Vec<_>>()}))
 }
 
 impl Service<'_> {
@@ -67,8 +70,11 @@ impl Service<'_> {
                 let (g, h) = ids(call)?;
                 let hook = self.store().hook(&g, &h)?.ok_or_else(no_such_hook)?;
                 let schedule = Schedule::parse(&hook.definition.schedule).map_err(|e| ApiError::new(ErrorCode::InternalServerError, e.to_string()))?;
-                let count = call.query.get("count").and_then(|c| c.parse().ok()).unwrap_or(DEFAULT_COUNT);
-                Ok(fires(&schedule, self.clock.now(), count))
+                let count = match call.query.get("count") {
+                    None => DEFAULT_COUNT,
+                    Some(c) => c.parse().map_err(|_| ApiError::new(ErrorCode::InputError, format!("count must be a number between 1 and {MAX_COUNT}")))?,
+                };
+                fires(&schedule, self.clock.now(), count)
             }
             "x-tick" => {
                 let report = self.with_queue(|queue| Ok(crate::scheduler::tick(&self.store(), queue, self.clock.now())?))?;
@@ -79,7 +85,7 @@ impl Service<'_> {
                         }
                     }
                 }
-                Ok(json!({"due": report.due, "fired": report.fired, "declined": report.declined, "failed": report.failed}))
+                Ok(json!({"due": report.due, "fired": report.fired, "declined": report.declined, "failed": report.failed, "retrying": report.retrying}))
             }
             "x-relay" => self.relay_now(),
             "x-pulseStatus" => {
@@ -90,12 +96,18 @@ impl Service<'_> {
             "x-schedulePreview" => {
                 let req: SchedulePreviewRequest = serde_json::from_value(call.payload.clone())
                     .map_err(|e| ApiError::new(ErrorCode::InputValidationError, e.to_string()))?;
+                if req.schedule.len() > crate::model::MAX_SCHEDULE_ENTRIES {
+                    return Err(ApiError::new(
+                        ErrorCode::InputError,
+                        format!("schedule has {} entries; at most {} are allowed", req.schedule.len(), crate::model::MAX_SCHEDULE_ENTRIES),
+                    ));
+                }
                 let schedule = Schedule::parse(&req.schedule).map_err(|e| ApiError::new(ErrorCode::InputError, e.to_string()))?;
                 let from = match &req.from {
                     None => self.clock.now(),
                     Some(t) => t.parse().map_err(|_| ApiError::new(ErrorCode::InputValidationError, format!("from must be an RFC 3339 time, got {t:?}")))?,
                 };
-                Ok(fires(&schedule, from, req.count.unwrap_or(DEFAULT_COUNT)))
+                fires(&schedule, from, req.count.unwrap_or(DEFAULT_COUNT))
             }
             other => Err(ApiError::new(ErrorCode::InternalServerError, format!("method {other} has no handler"))),
         }

@@ -281,7 +281,11 @@ impl Service<'_> {
         // The token is the sequence number the next page starts below.
         let before = match call.query.get("continuationToken") {
             None => None,
-            Some(t) => Some(decode_offset(t).ok_or_else(|| ApiError::new(ErrorCode::InputError, "Invalid continuation token"))? as i64),
+            Some(t) => Some(
+                decode_offset(t)
+                    .and_then(|n| i64::try_from(n).ok())
+                    .ok_or_else(|| ApiError::new(ErrorCode::InputError, "Invalid continuation token"))?,
+            ),
         };
         let store = self.store();
         let (mut fires, more) = store.fires(&g, &h, before, limit)?;

@@ -53,7 +53,7 @@ impl Service<'_> {
                     .ok_or_else(|| ApiError::new(ErrorCode::ResourceNotFound, format!("task group `{group}` not found")))?;
                 let mut page = json!({"taskGroupId": group, "tasks": tasks});
                 if more {
-                    page["continuationToken"] = json!(URL_SAFE_NO_PAD.encode(format!("tasks:{}", offset + limit)));
+                    page["continuationToken"] = json!(URL_SAFE_NO_PAD.encode(format!("tasks:{}", offset.saturating_add(limit))));
                 }
                 Ok(page)
             }

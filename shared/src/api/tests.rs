@@ -1,5 +1,6 @@
 //! The API end to end in memory: signed requests through the whole pipeline.
 
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use super::*;
 use crate::hawk::{self, Artifacts};
 use crate::platform::{FixedClock, MemoryStore};
@@ -117,6 +118,10 @@ fn create_get_trigger_read_task_and_list() {
     assert_eq!(status["status"]["state"], "pending");
     let group = w.anon("GET", &format!("/api/queue/v1/task-group/{task_id}/list"), Value::Null).body_json();
     assert_eq!(group["tasks"][0]["status"]["taskId"], task_id.as_str());
+    // A continuation token at the end of the range pages past the end, without overflow.
+    let huge = URL_SAFE_NO_PAD.encode(format!("tasks:{}", usize::MAX));
+    let past = w.anon("GET", &format!("/api/queue/v1/task-group/{task_id}/list?limit=1000&continuationToken={huge}"), Value::Null);
+    assert_eq!((past.status, past.body_json()["tasks"].clone()), (200, json!([])));
     let mut who = hook_body();
     who["task"]["payload"] = json!({"who": "${clientId}"});
     w.root("PUT", "/api/hooks/v1/hooks/g/who", who);
@@ -312,6 +317,8 @@ fn last_fires_page_newest_first() {
     }
     assert_eq!(seen, ids);
     assert_eq!(w.root("GET", &format!("{HOOK}/last-fires?continuationToken=!!"), Value::Null).body_json()["message"], "Invalid continuation token");
+    let beyond_i64 = URL_SAFE_NO_PAD.encode(format!("fires:{}", u64::MAX));
+    assert_eq!(w.root("GET", &format!("{HOOK}/last-fires?continuationToken={beyond_i64}"), Value::Null).status, 400, "not a wrapped negative number");
     assert_eq!(w.root("GET", &format!("{HOOK}/last-fires?limit=x"), Value::Null).body_json()["code"], "InvalidRequestArguments");
     assert_eq!(w.root("GET", &format!("{HOOK}/last-fires?colour=red"), Value::Null).body_json()["code"], "InvalidRequestArguments");
     assert_eq!(w.root("GET", "/api/hooks/v1/hooks/g/never/last-fires", Value::Null).status, 404);
@@ -422,9 +429,9 @@ fn the_http_tick_fires_due_hooks_and_needs_hooks_tick() {
     assert_eq!(w.root("PUT", HOOK, body).status, 200);
     let token = w.client_with("cron-caller", &["hooks:list-hooks:"]);
     assert_eq!(w.as_client("cron-caller", &token, "POST", "/api/taskhooks/v1/tick", Value::Null).status, 403);
-    assert_eq!(w.root("POST", "/api/taskhooks/v1/tick", Value::Null).body_json(), json!({"due": 0, "fired": 0, "declined": 0, "failed": 0}));
+    assert_eq!(w.root("POST", "/api/taskhooks/v1/tick", Value::Null).body_json(), json!({"due": 0, "fired": 0, "declined": 0, "failed": 0, "retrying": 0}));
     *w.clock.0.lock().unwrap() = "2026-11-23T13:01:00Z".parse().unwrap();
-    assert_eq!(w.root("POST", "/api/taskhooks/v1/tick", Value::Null).body_json(), json!({"due": 1, "fired": 1, "declined": 0, "failed": 0}));
+    assert_eq!(w.root("POST", "/api/taskhooks/v1/tick", Value::Null).body_json(), json!({"due": 1, "fired": 1, "declined": 0, "failed": 0, "retrying": 0}));
     let fires = w.root("GET", &format!("{HOOK}/last-fires"), Value::Null).body_json();
     assert_eq!(fires["lastFires"][0]["firedBy"], "schedule");
     let task = w.anon("GET", &format!("/api/queue/v1/task/{}", fires["lastFires"][0]["taskId"].as_str().unwrap()), Value::Null).body_json();
