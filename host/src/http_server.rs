@@ -100,7 +100,15 @@ impl HttpTrigger {
         }
         let req = Request::from_parts(parts, body);
         let method = req.method().clone();
-        match self.run(&component, req).await {
+        let record = crate::runtime::LimitRecord::default();
+        let outcome = self.run(&component, req, &record).await;
+        if let Some(exceeded) = *record.lock().unwrap_or_else(|e| e.into_inner()) {
+            if outcome.is_err() {
+                eprintln!("taskhooks: component `{component}` was stopped on {method} {}: {exceeded}", m.matched_route);
+                return limit_error(exceeded);
+            }
+        }
+        match outcome {
             Ok(resp) => resp,
             Err(e) => {
                 // The route, not the path: a path can carry a secret (a trigger token).
@@ -111,9 +119,10 @@ impl HttpTrigger {
         }
     }
 
-    async fn run(&self, component: &str, req: Request<Incoming>) -> Result<Response<Body>> {
+    async fn run(&self, component: &str, req: Request<Incoming>, record: &crate::runtime::LimitRecord) -> Result<Response<Body>> {
         let pre = self.handlers.get(component).ok_or_else(|| anyhow!("no handler"))?.clone();
-        let mut store = self.app.component(component)?.new_store(&self.app.engine);
+        let limits = &self.app.limits;
+        let mut store = self.app.component(component)?.new_store(&self.app.engine, limits, limits.request_time, record);
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let req = store.data_mut().http().new_incoming_request(Scheme::Http, req).map_err(|e| anyhow!(e))?;
         let out = store.data_mut().http().new_response_outparam(sender).map_err(|e| anyhow!(e))?;
@@ -136,6 +145,24 @@ impl HttpTrigger {
             }
         }
     }
+}
+
+/// A request stopped by a limit answers in Taskcluster's error format, with a 4xx: the
+/// same request would be stopped again, so clients must not retry it (they retry 5xx).
+fn limit_error(exceeded: crate::runtime::LimitExceeded) -> Response<Body> {
+    let flag = match exceeded {
+        crate::runtime::LimitExceeded::Time(_) => "--max-request-time",
+        crate::runtime::LimitExceeded::Memory(_) => "--max-instance-memory",
+    };
+    let body = serde_json::json!({
+        "code": "RequestLimitExceeded",
+        "message": format!("The request was stopped: {exceeded} (the host's `{flag}`). Nothing it had not finished was stored; a fire it made is in the hook's last fires as unfinished."),
+        "requestInfo": {"time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)},
+    });
+    let mut resp = Response::new(Full::new(Bytes::from(body.to_string())).map_err(|e| match e {}).boxed_unsync());
+    *resp.status_mut() = StatusCode::BAD_REQUEST;
+    resp.headers_mut().insert(hyper::header::CONTENT_TYPE, "application/json".parse().unwrap());
+    resp
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response<Body> {

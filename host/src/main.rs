@@ -40,6 +40,10 @@ OPTIONS (all):
     --runtime-config-file FILE      Spin runtime configuration (key-value stores)
     --state-dir DIR                 where the default key-value store lives (default .spin
                                     beside the manifest)
+    --max-instance-memory BYTES     linear memory of one instance (default 512 MiB; env
+                                    SPIN_MAX_INSTANCE_MEMORY, as Spin's flag)
+    --max-request-time MS           execution time of one HTTP request (default 10000)
+    --max-cron-time MS              execution time of one cron run (default 120000)
 
 Variables come from spin.toml defaults, overridden by SPIN_VARIABLE_<NAME>.";
 
@@ -53,6 +57,7 @@ struct Options {
     at: Option<String>,
     disable_cron: bool,
     repair: bool,
+    limits: runtime::Limits,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options> {
@@ -67,7 +72,11 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options> {
         at: None,
         disable_cron: false,
         repair: false,
+        limits: runtime::Limits::default(),
     };
+    if let Ok(bytes) = std::env::var("SPIN_MAX_INSTANCE_MEMORY") {
+        opts.limits.memory_bytes = bytes.parse().context("SPIN_MAX_INSTANCE_MEMORY must be a number of bytes")?;
+    }
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| anyhow!("{name} needs a value"));
         match arg.as_str() {
@@ -78,6 +87,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options> {
             "--at" => opts.at = Some(value("--at")?),
             "--disable-cron" => opts.disable_cron = true,
             "--repair" => opts.repair = true,
+            "--max-instance-memory" => opts.limits.memory_bytes = value(&arg)?.parse().context("--max-instance-memory takes bytes")?,
+            "--max-request-time" => opts.limits.request_time = millis(&value(&arg)?)?,
+            "--max-cron-time" => opts.limits.cron_time = millis(&value(&arg)?)?,
             "-h" | "--help" => bail!("help"),
             a if !a.starts_with('-') && matches!(opts.command.as_str(), "cron" | "kv") && opts.component.is_none() => {
                 opts.component = Some(a.to_string())
@@ -86,6 +98,11 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options> {
         }
     }
     Ok(opts)
+}
+
+fn millis(text: &str) -> Result<std::time::Duration> {
+    let ms: u64 = text.parse().with_context(|| format!("`{text}` is not a number of milliseconds"))?;
+    Ok(std::time::Duration::from_millis(ms.max(1)))
 }
 
 fn parse_time(text: &str) -> Result<DateTime<Utc>> {
@@ -117,7 +134,19 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    // A guest runs up to one epoch tick (10 ms) per poll before it yields. Tokio looks for
+    // I/O and timers only every `event_interval` polls (61 by default) while its workers
+    // are busy, so with long-running guests a new request would wait ~0.6 s to be
+    // accepted; looking at every poll keeps `ping` at its usual latency. New connections
+    // are spawned from the accept loop outside the workers, into tokio's global queue,
+    // which a busy worker checks only every `global_queue_interval` polls (tuned from
+    // short polls at first, ~0.5 s of 10 ms ones): every other poll instead.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .event_interval(1)
+        .global_queue_interval(2)
+        .build()
+        .expect("tokio runtime");
     if let Err(e) = rt.block_on(run(opts)) {
         eprintln!("taskhooks: error: {e:#}");
         std::process::exit(1);
@@ -138,6 +167,7 @@ async fn run(opts: Options) -> Result<()> {
         base_dir: &base_dir,
         state_dir: &state_dir,
         runtime_config: &runtime_config,
+        limits: opts.limits,
     })?);
 
     if opts.command == "cron" {

@@ -60,6 +60,78 @@ fn over_cap(bytes: usize) -> Option<String> {
     (bytes > MAX_HOST_BUFFERED_BYTES).then(|| format!("query result exceeds limit of {MAX_HOST_BUFFERED_BYTES} bytes"))
 }
 
+/// How often the engine's epoch advances: the granularity of the execution-time limit.
+pub const EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// What one instance may use. Spin 3 itself limits neither execution time nor (unless
+/// `--max-instance-memory` is given) memory; the host limits both so that one request
+/// cannot starve the others (see the README's *Limits*).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Linear memory of one instance, in bytes (`--max-instance-memory`, as Spin's flag).
+    pub memory_bytes: usize,
+    /// Execution time of one HTTP request (`--max-request-time`).
+    pub request_time: std::time::Duration,
+    /// Execution time of one cron run (`--max-cron-time`).
+    pub cron_time: std::time::Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: 512 << 20,
+            request_time: std::time::Duration::from_secs(10),
+            cron_time: std::time::Duration::from_secs(120),
+        }
+    }
+}
+
+/// Why the host stopped an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitExceeded {
+    /// It executed for longer than this.
+    Time(std::time::Duration),
+    /// It wanted more linear memory than this many bytes.
+    Memory(usize),
+}
+
+impl std::fmt::Display for LimitExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LimitExceeded::Time(t) => write!(f, "it executed for more than {} ms, the limit of one run", t.as_millis()),
+            LimitExceeded::Memory(b) => write!(f, "it needed more than {} MiB of memory, the limit of one instance", b >> 20),
+        }
+    }
+}
+
+impl std::error::Error for LimitExceeded {}
+
+/// What stopped an instance, if a limit did: written by its limiter or its epoch
+/// callback, read by whoever ran it.
+pub type LimitRecord = Arc<std::sync::Mutex<Option<LimitExceeded>>>;
+
+/// The memory cap of one instance. Growth past it traps the instance (rather than failing
+/// the `memory.grow`, which a Rust guest turns into an abort that says nothing).
+struct MemoryCap {
+    bytes: usize,
+    record: LimitRecord,
+}
+
+impl wasmtime::ResourceLimiter for MemoryCap {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.bytes {
+            let exceeded = LimitExceeded::Memory(self.bytes);
+            *self.record.lock().unwrap_or_else(|e| e.into_inner()) = Some(exceeded);
+            return Err(exceeded.into());
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, _desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(true)
+    }
+}
+
 /// What one component may see and do, fixed at start-up.
 pub struct ComponentEnv {
     pub id: String,
@@ -75,6 +147,7 @@ pub struct HostState {
     http: WasiHttpCtx,
     hooks: OutboundHooks,
     env: Arc<ComponentEnv>,
+    memory: MemoryCap,
 }
 
 impl WasiView for HostState {
@@ -303,9 +376,11 @@ pub struct LoadedComponent {
 }
 
 impl LoadedComponent {
-    pub fn new_store(&self, engine: &Engine) -> Store<HostState> {
+    /// A store for one instance, limited to `limits`' memory and `time` of execution;
+    /// `record` says which limit stopped it, if one did.
+    pub fn new_store(&self, engine: &Engine, limits: &Limits, time: std::time::Duration, record: &LimitRecord) -> Store<HostState> {
         let wasi = WasiCtx::builder().inherit_stdout().inherit_stderr().build();
-        Store::new(
+        let mut store = Store::new(
             engine,
             HostState {
                 wasi,
@@ -316,8 +391,28 @@ impl LoadedComponent {
                     policy: self.env.outbound.clone(),
                 },
                 env: self.env.clone(),
+                memory: MemoryCap { bytes: limits.memory_bytes, record: record.clone() },
             },
-        )
+        );
+        store.limiter(|s| &mut s.memory);
+        // Execution time in epoch ticks: the callback runs when a tick passes while the
+        // guest executes (time spent awaiting I/O counts at most one tick per wait). Each
+        // tick yields to the executor, so a long run never holds a worker thread from the
+        // other requests.
+        let budget = (time.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        let mut ticks = 0u64;
+        let record = record.clone();
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            ticks += 1;
+            if ticks > budget {
+                let exceeded = LimitExceeded::Time(time);
+                *record.lock().unwrap_or_else(|e| e.into_inner()) = Some(exceeded);
+                return Err(exceeded.into());
+            }
+            Ok(wasmtime::UpdateDeadline::Yield(1))
+        });
+        store
     }
 }
 
@@ -325,6 +420,7 @@ impl LoadedComponent {
 pub struct App {
     pub engine: Engine,
     pub components: HashMap<String, LoadedComponent>,
+    pub limits: Limits,
 }
 
 pub struct AppOptions<'a> {
@@ -332,12 +428,14 @@ pub struct AppOptions<'a> {
     pub base_dir: &'a Path,
     pub state_dir: &'a Path,
     pub runtime_config: &'a crate::kv::RuntimeConfig,
+    pub limits: Limits,
 }
 
 impl App {
     pub fn load(opts: AppOptions<'_>) -> Result<App> {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
+        config.epoch_interruption(true);
         // `TASKHOOKS_PERF_MAP=1` writes /tmp/perf-<pid>.map so `perf report` names guest
         // functions (for profiling load runs; needs a component built without `strip`).
         if std::env::var_os("TASKHOOKS_PERF_MAP").is_some() {
@@ -352,6 +450,17 @@ impl App {
             Err(e) => eprintln!("taskhooks: compilation cache disabled: {e}"),
         }
         let engine = Engine::new(&config).map_err(|e| anyhow!(e))?;
+        let ticker = engine.weak();
+        std::thread::Builder::new()
+            .name("epoch".into())
+            .spawn(move || loop {
+                std::thread::sleep(EPOCH_TICK);
+                match ticker.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => break,
+                }
+            })
+            .context("starting the epoch thread")?;
 
         let mut linker: Linker<HostState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow!(e))?;
@@ -408,7 +517,7 @@ impl App {
             });
             components.insert(id.clone(), LoadedComponent { env, pre });
         }
-        Ok(App { engine, components })
+        Ok(App { engine, components, limits: opts.limits })
     }
 
     pub fn component(&self, id: &str) -> Result<&LoadedComponent> {
@@ -422,10 +531,18 @@ impl App {
         let pre = cron_bindings::SpinCronPre::new(component.pre.clone())
             .map_err(|e| anyhow!(e))
             .with_context(|| format!("component `{id}` does not export handle-cron-event"))?;
-        let mut store = component.new_store(&self.engine);
-        let instance = pre.instantiate_async(&mut store).await.map_err(|e| anyhow!(e))?;
-        let meta = cron_bindings::fermyon::spin_cron::cron_types::Metadata { timestamp };
-        match instance.call_handle_cron_event(&mut store, meta).await {
+        let record = LimitRecord::default();
+        let mut store = component.new_store(&self.engine, &self.limits, self.limits.cron_time, &record);
+        let result = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            let meta = cron_bindings::fermyon::spin_cron::cron_types::Metadata { timestamp };
+            instance.call_handle_cron_event(&mut store, meta).await
+        }
+        .await;
+        if let Some(exceeded) = *record.lock().unwrap_or_else(|e| e.into_inner()) {
+            return Err(anyhow!("component `{id}` was stopped: {exceeded}"));
+        }
+        match result {
             Ok(Ok(())) => Ok(()),
             Ok(Err(cron_bindings::fermyon::spin_cron::cron_types::Error::Other(msg))) => {
                 Err(anyhow!("component `{id}` failed: {msg}"))
