@@ -47,8 +47,8 @@ fn failed(m: impl Into<String>) -> AuthFailed {
     AuthFailed(m.into())
 }
 
-fn expand_with_anonymous(roles: &Roles, scopes: &[String]) -> Vec<String> {
-    roles.expand(scopes.iter().map(String::as_str).chain(["assume:anonymous"]))
+fn expand_with_anonymous(roles: &Roles, scopes: &[String]) -> Result<Vec<String>, AuthFailed> {
+    roles.expand(scopes.iter().map(String::as_str).chain(["assume:anonymous"])).map_err(|e| failed(e.to_string()))
 }
 
 /// The host and port a signature is checked against (SPEC §3.1): host and port from the
@@ -102,7 +102,7 @@ pub fn authenticate(
     let bewit = take_bewit(req.resource);
     match (req.authorization, bewit) {
         (Some(_), Some(_)) => Err(failed("a request may not carry both a bewit and an Authorization header")),
-        (None, None) => Ok(Caller { client_id: None, scopes: expand_with_anonymous(roles, &[]) }),
+        (None, None) => Ok(Caller { client_id: None, scopes: expand_with_anonymous(roles, &[])? }),
         (None, Some((bewit, resource))) => {
             if !req.method.eq_ignore_ascii_case("GET") {
                 return Err(failed("bewits are only accepted on GET requests"));
@@ -193,18 +193,18 @@ fn finish(hawk_id: &str, client: Client, ext: hawk::Ext, roles: &Roles) -> Resul
         if let Some(bad) = authorized.iter().find(|s| !crate::scopes::is_valid_scope(s)) {
             return Err(failed(format!("authorizedScopes contains an invalid scope {bad:?}")));
         }
-        let have = expand_with_anonymous(roles, &scopes);
+        let have = expand_with_anonymous(roles, &scopes)?;
         let want = ScopeExpr::AllOf(authorized.iter().cloned().map(ScopeExpr::Scope).collect());
         if let Some(missing) = want.unsatisfied(&ScopeSet::new(&have)) {
             return Err(failed(format!("authorizedScopes exceed the credentials' scopes; missing:\n{missing}")));
         }
         scopes = authorized.clone();
     }
-    Ok(Caller { client_id: Some(hawk_id.to_string()), scopes: expand_with_anonymous(roles, &scopes) })
+    Ok(Caller { client_id: Some(hawk_id.to_string()), scopes: expand_with_anonymous(roles, &scopes)? })
 }
 
 fn check_certificate_scopes(cert: &Certificate, hawk_id: &str, issuer: &Client, roles: &Roles) -> Result<(), AuthFailed> {
-    let issuer_scopes = ScopeSet::new(expand_with_anonymous(roles, &issuer.scopes));
+    let issuer_scopes = ScopeSet::new(expand_with_anonymous(roles, &issuer.scopes)?);
     let mut want: Vec<ScopeExpr> = cert.scopes.iter().cloned().map(ScopeExpr::Scope).collect();
     if cert.issuer.is_some() {
         want.push(ScopeExpr::Scope(format!("auth:create-client:{hawk_id}")));

@@ -83,7 +83,14 @@ pub struct EmbeddedTaskQueue<'a> {
 
 impl TaskQueue for EmbeddedTaskQueue<'_> {
     fn create_task(&self, task_id: &str, task: &Map<String, Value>, role: &str, now: DateTime<Utc>) -> Result<(), QueueError> {
-        let scopes = ScopeSet::new(self.roles.expand([format!("assume:{role}"), "assume:anonymous".to_string()]));
+        let expanded = self.roles.expand([format!("assume:{role}"), "assume:anonymous".to_string()]).map_err(|e| QueueError::Api {
+            status: 400,
+            code: "InputError".into(),
+            body: json!({"code": "InputError", "message": e.to_string()}),
+            message: e.to_string(),
+            url: format!("/api/queue/v1/task/{task_id}"),
+        })?;
+        let scopes = ScopeSet::new(expanded);
         match self.queue.create_task(task_id, task, &scopes, now) {
             Ok(_) => Ok(()),
             Err(CreateTaskError::Refused(r)) => Err(QueueError::Api {

@@ -18,7 +18,20 @@ pub enum ScopeError {
     InvalidExpression(String),
     #[error("scope template {template:?} uses <{param}>, which the request does not have")]
     MissingParameter { template: String, param: String },
+    /// The roles expand the scopes past [`MAX_EXPANDED_SCOPES`] or [`MAX_EXPANDED_BYTES`]:
+    /// a role set that grows without end (refused when roles are written, see
+    /// [`check_role_set`]) or one far larger than any real deployment's.
+    #[error("expanding these scopes through the roles gives more than {MAX_EXPANDED_SCOPES} scopes or {MAX_EXPANDED_BYTES} bytes; a role grants scopes that assume roles without end")]
+    ExpansionTooLarge,
+    /// A role set upstream's Auth service refuses (its `dependencyOrdering`).
+    #[error("{0}")]
+    InvalidRoles(String),
 }
+
+/// The most scopes one expansion may reach.
+pub const MAX_EXPANDED_SCOPES: usize = 100_000;
+/// The most bytes of scopes one expansion may reach.
+pub const MAX_EXPANDED_BYTES: usize = 10 << 20;
 
 /// Printable ASCII only (0x20–0x7E), as Taskcluster requires.
 pub fn is_valid_scope(scope: &str) -> bool {
@@ -357,8 +370,11 @@ impl Roles {
     }
 
     /// Expands `scopes` to a fixed point: every role a scope in the set assumes adds its
-    /// scopes, repeatedly. The result is normalised.
-    pub fn expand<S: AsRef<str>>(&self, scopes: impl IntoIterator<Item = S>) -> Vec<String> {
+    /// scopes, repeatedly. The result is normalised. Bounded: past [`MAX_EXPANDED_SCOPES`]
+    /// or [`MAX_EXPANDED_BYTES`] it stops with an error rather than growing until memory
+    /// runs out.
+    pub fn expand<S: AsRef<str>>(&self, scopes: impl IntoIterator<Item = S>) -> Result<Vec<String>, ScopeError> {
+        let mut bytes = 0usize;
         let mut set = ScopeSet::default();
         let mut queue: Vec<String> = Vec::new();
         for s in scopes {
@@ -389,6 +405,10 @@ impl Roles {
                     Self::grant(role, &scope, &mut granted);
                     for g in granted.drain(..) {
                         if !set.satisfies(&g) {
+                            bytes += g.len();
+                            if set.len() >= MAX_EXPANDED_SCOPES || bytes > MAX_EXPANDED_BYTES {
+                                return Err(ScopeError::ExpansionTooLarge);
+                            }
                             set.insert(&g);
                             queue.push(g);
                         }
@@ -397,13 +417,119 @@ impl Roles {
             }
             done.insert(scope);
         }
-        set.normalized()
+        Ok(set.normalized())
     }
+}
+
+/// Upstream's rules for a set of roles (taskcluster-auth's `dependencyOrdering`), checked
+/// before a role is written: a parameterised role's scope may hold `<..>` once, and not
+/// right after a `*`; and no role may depend on itself, where role A depends on role B if
+/// a scope of A, with `<..>` taken at its worst as `*`, assumes B. Without a cycle every
+/// expansion ends; with one (`probe-star*` granting `assume:probe-star<..>x`) it grows
+/// without end. The error names the cycle as upstream's does.
+pub fn check_role_set(roles: &[Role]) -> Result<(), ScopeError> {
+    let mut worst: Vec<Vec<String>> = Vec::with_capacity(roles.len());
+    for role in roles {
+        let parameterised = role.role_id.ends_with('*');
+        let mut scopes = Vec::with_capacity(role.scopes.len());
+        for scope in &role.scopes {
+            match scope.find("<..>") {
+                Some(at) if parameterised => {
+                    if scope[at + 4..].contains("<..>") {
+                        return Err(ScopeError::InvalidRoles(format!("parameterized scope '{scope}' contains multiple '<..>'")));
+                    }
+                    if scope[..at].ends_with('*') {
+                        return Err(ScopeError::InvalidRoles(format!(
+                            "parameterized scope '{scope}' ends with '*<..>' which implies an ambiguous kleene"
+                        )));
+                    }
+                    // A parameter ending in `*` swallows the rest of the scope.
+                    scopes.push(format!("{}*", &scope[..at]));
+                }
+                _ => scopes.push(scope.clone()),
+            }
+        }
+        worst.push(scopes);
+    }
+    let assume: Vec<String> = roles.iter().map(|r| format!("assume:{}", r.role_id)).collect();
+    let depends = |a: usize, b: usize| {
+        worst[a].iter().any(|s| satisfies(s, &assume[b]) || (roles[b].role_id.ends_with('*') && satisfies(&assume[b], s)))
+    };
+    // Depth-first search over the dependency graph, iterative so a long chain of roles
+    // cannot overflow the stack: 0 unseen, 1 on the path, 2 done.
+    let mut state = vec![0u8; roles.len()];
+    for root in 0..roles.len() {
+        if state[root] != 0 {
+            continue;
+        }
+        let mut path: Vec<(usize, usize)> = vec![(root, 0)];
+        state[root] = 1;
+        while let Some(&mut (node, ref mut next)) = path.last_mut() {
+            if *next == roles.len() {
+                state[node] = 2;
+                path.pop();
+                continue;
+            }
+            let dep = *next;
+            *next += 1;
+            if !depends(node, dep) {
+                continue;
+            }
+            match state[dep] {
+                0 => {
+                    state[dep] = 1;
+                    path.push((dep, 0));
+                }
+                1 => {
+                    let start = path.iter().position(|(n, _)| *n == dep).unwrap_or(0);
+                    let cycle: Vec<&str> = path[start..].iter().map(|(n, _)| assume[*n].as_str()).chain([assume[dep].as_str()]).collect();
+                    return Err(ScopeError::InvalidRoles(format!("Roles may not contain dependency cycles, found: '{}'", cycle.join("' -> '"))));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn role(id: &str, scopes: &[&str]) -> Role {
+        Role { role_id: id.into(), scopes: scopes.iter().map(|s| s.to_string()).collect() }
+    }
+
+    #[test]
+    fn role_sets_are_checked_by_upstreams_rules() {
+        // upstream role_test.js "create a role introducing a parameter cycle"
+        let err = check_role_set(&[role("a*", &["assume:b<..>"]), role("b*", &["assume:a<..>x"])]).unwrap_err().to_string();
+        assert!(err.starts_with("Roles may not contain dependency cycles, found: 'assume:a*' -> 'assume:b*' -> 'assume:a*'"), "{err}");
+        // The attack of the issue: one role whose parameter makes it assume itself, longer.
+        let err = check_role_set(&[role("probe-star*", &["assume:probe-star<..>x"])]).unwrap_err().to_string();
+        assert!(err.contains("'assume:probe-star*' -> 'assume:probe-star*'"), "{err}");
+        assert!(check_role_set(&[role("a", &["assume:a"])]).is_err(), "a role assuming itself");
+        assert!(check_role_set(&[role("a", &["assume:b"]), role("b", &["assume:c"]), role("c", &["assume:a*"])]).is_err());
+        assert!(check_role_set(&[role("admin", &["*"])]).is_err(), "`*` assumes every role, itself included, as upstream finds");
+        assert!(check_role_set(&[role("a*", &["x<..>y<..>"])]).unwrap_err().to_string().contains("multiple '<..>'"));
+        assert!(check_role_set(&[role("a*", &["x*<..>"])]).unwrap_err().to_string().contains("ambiguous kleene"));
+        // What real deployments have: chains, parameters into other roles, non-role stars.
+        let fine = [
+            role("hook-id:proj/*", &["assume:project:proj:hooks", "queue:route:index.proj.<..>.*"]),
+            role("project:proj:hooks", &["queue:create-task:*", "assume:worker-pool:proj/*"]),
+            role("worker-pool:proj/*", &["queue:claim-work:proj/<..>"]),
+            role("repo:github.com/org/*", &["assume:project:proj:hooks", "secrets:get:<..>"]),
+            role("x<..>", &["x<..>y<..>"]),
+        ];
+        assert_eq!(check_role_set(&fine), Ok(()));
+    }
+
+    #[test]
+    fn an_expansion_that_would_grow_without_end_stops_with_an_error() {
+        let r = Roles::new(vec![role("probe-star*", &["assume:probe-star<..>x"])]);
+        assert_eq!(r.expand(["assume:probe-star"]), Err(ScopeError::ExpansionTooLarge));
+        assert_eq!(r.expand(["assume:other"]).unwrap(), vec!["assume:other"]);
+    }
 
     fn set(scopes: &[&str]) -> ScopeSet {
         ScopeSet::new(scopes.iter().copied())
@@ -513,31 +639,31 @@ mod tests {
     fn role_expansion_follows_assume_to_a_fixed_point() {
         let r = roles();
         assert_eq!(
-            r.expand(["assume:hook-id:proj/nightly"]),
+            r.expand(["assume:hook-id:proj/nightly"]).unwrap(),
             vec!["assume:hook-id:proj/nightly", "assume:project:proj", "queue:create-task:highest:proj/*", "secrets:get:proj/*"]
         );
         // A star scope pulls in every role it covers.
-        let wide = r.expand(["assume:hook-id:proj/*"]);
+        let wide = r.expand(["assume:hook-id:proj/*"]).unwrap();
         assert!(wide.contains(&"secrets:get:proj/*".to_string()), "{wide:?}");
         // Roles with no assume stay untouched.
-        assert_eq!(r.expand(["x"]), vec!["x"]);
-        assert_eq!(r.expand(["assume:anonymous"]), vec!["assume:anonymous", "hooks:get:public:*"]);
+        assert_eq!(r.expand(["x"]).unwrap(), vec!["x"]);
+        assert_eq!(r.expand(["assume:anonymous"]).unwrap(), vec!["assume:anonymous", "hooks:get:public:*"]);
     }
 
     #[test]
     fn parameterised_roles() {
         let r = roles();
-        assert!(r.expand(["assume:hook-id:other/x"]).contains(&"queue:route:index.other.x".to_string()));
-        let zap = r.expand(["assume:project-admin:zap"]);
+        assert!(r.expand(["assume:hook-id:other/x"]).unwrap().contains(&"queue:route:index.other.x".to_string()));
+        let zap = r.expand(["assume:project-admin:zap"]).unwrap();
         assert!(zap.contains(&"hooks:modify-hook:project-zap/*".to_string()), "{zap:?}");
         assert!(zap.contains(&"assume:hook-id:project-zap/*".to_string()), "{zap:?}");
         // A matched part ending in `*` cuts the scope right after the substitution.
-        let z = r.expand(["assume:project-admin:z*"]);
+        let z = r.expand(["assume:project-admin:z*"]).unwrap();
         assert!(z.contains(&"hooks:modify-hook:project-z*".to_string()), "{z:?}");
         // `*` alone covers everything, including every parameterised role.
-        let all = r.expand(["*"]);
+        let all = r.expand(["*"]).unwrap();
         assert_eq!(all, vec!["*"]);
-        let star = r.expand(["assume:*"]);
+        let star = r.expand(["assume:*"]).unwrap();
         assert!(star.contains(&"hooks:modify-hook:project-*".to_string()), "{star:?}");
         assert!(star.contains(&"secrets:get:proj/*".to_string()), "{star:?}");
     }
@@ -558,10 +684,10 @@ mod tests {
             ScopeExpr::Scope("queue:scheduler-id:-".into()),
             ScopeExpr::AnyOf(priorities.iter().map(|p| ScopeExpr::Scope(format!("queue:create-task:{p}:proj-x/ci"))).collect()),
         ]);
-        let hook_scopes = roles.expand(["assume:hook-id:proj-x/nightly"]);
+        let hook_scopes = roles.expand(["assume:hook-id:proj-x/nightly"]).unwrap();
         assert!(queue_requires.satisfied_by_list(&hook_scopes), "{hook_scopes:?}");
         // Another project's hook gets none of it.
-        let other = roles.expand(["assume:hook-id:proj-y/nightly"]);
+        let other = roles.expand(["assume:hook-id:proj-y/nightly"]).unwrap();
         assert_eq!(queue_requires.unsatisfied(&ScopeSet::new(&other)), Some(queue_requires.clone()));
         // Creating the hook needs both scopes; triggering needs only the trigger scope.
         let create = ScopeExpr::AllOf(vec![
@@ -579,7 +705,7 @@ mod tests {
             Role { role_id: "a".into(), scopes: vec!["assume:b".into(), "x".into()] },
             Role { role_id: "b".into(), scopes: vec!["assume:a".into(), "y".into()] },
         ]);
-        assert_eq!(r.expand(["assume:a"]), vec!["assume:a", "assume:b", "x", "y"]);
+        assert_eq!(r.expand(["assume:a"]).unwrap(), vec!["assume:a", "assume:b", "x", "y"]);
     }
 }
 
@@ -653,7 +779,7 @@ mod properties {
                 Role { role_id: "a*".into(), scopes: vec!["b:<..>".into()] },
                 Role { role_id: "b".into(), scopes: vec!["assume:a:".into()] },
             ]);
-            let expanded = ScopeSet::new(roles.expand(&scopes));
+            let expanded = ScopeSet::new(roles.expand(&scopes).unwrap());
             if ScopeSet::new(&scopes).satisfies(&required) {
                 prop_assert!(expanded.satisfies(&required));
             }

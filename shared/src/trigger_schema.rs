@@ -54,6 +54,40 @@ fn leaf_errors(e: &boon::ValidationError<'_, '_>, prefix: &str, out: &mut Vec<St
     }
 }
 
+/// Every `pattern` in `schema` whose regular expression compiles past the regex engine's
+/// size limit (`(a{1000}){1000}`): boon reports those as a bug of its own (and asserts in
+/// debug builds), so they are found first and named.
+fn oversized_patterns(schema: &Value, at: &str, out: &mut Vec<String>) {
+    match schema {
+        Value::Object(map) => {
+            for (key, value) in map {
+                let here = format!("{at}/{key}");
+                if let (true, Value::String(p)) = (key == "pattern", value) {
+                    if let Err(regex::Error::CompiledTooBig(limit)) = regex::Regex::new(p) {
+                        out.push(format!("* {here}: the regular expression is too large (it compiles to more than {limit} bytes)"));
+                    }
+                } else {
+                    oversized_patterns(value, &here, out);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                oversized_patterns(item, &format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The text of a reference cycle anywhere in a validation error's tree.
+fn ref_cycle(e: &boon::ValidationError<'_, '_>) -> Option<String> {
+    if matches!(e.kind, boon::ErrorKind::RefCycle { .. }) {
+        return Some(e.kind.to_string());
+    }
+    e.causes.iter().find_map(ref_cycle)
+}
+
 /// A checked trigger schema, ready to validate payloads.
 pub struct TriggerSchema {
     schemas: Schemas,
@@ -61,9 +95,18 @@ pub struct TriggerSchema {
 }
 
 impl TriggerSchema {
-    /// Checks `schema` against its draft's meta-schema and compiles it.
+    /// Checks `schema` against its draft's meta-schema and compiles it. A schema whose
+    /// references loop without reading any of the payload (`{"$ref": "#"}`) passes the
+    /// meta-schema but could never accept a trigger: it is refused here, found by
+    /// validating the smallest payload, `{}`.
     pub fn compile(schema: &Value) -> Result<Self, TriggerSchemaError> {
-        Self::compile_at(schema, SCHEMA_URL)
+        let compiled = Self::compile_at(schema, SCHEMA_URL)?;
+        if let Err(e) = compiled.schemas.validate(&Value::Object(Default::default()), compiled.index) {
+            if let Some(cycle) = ref_cycle(&e) {
+                return Err(TriggerSchemaError::InvalidSchema(vec![format!("* triggerSchema: {cycle}, so no payload can ever be validated")]));
+            }
+        }
+        Ok(compiled)
     }
 
     /// Compiles a schema that [`TriggerSchema::compile`] accepted before (a stored hook's),
@@ -83,6 +126,11 @@ impl TriggerSchema {
                 return Err(invalid(format!("$schema {uri} is not a JSON Schema draft taskhooks knows (draft-04 to 2020-12)")));
             }
         }
+        let mut too_big = Vec::new();
+        oversized_patterns(schema, "triggerSchema", &mut too_big);
+        if !too_big.is_empty() {
+            return Err(TriggerSchemaError::InvalidSchema(too_big));
+        }
         let mut compiler = Compiler::new();
         compiler.set_default_draft(Draft::V7);
         compiler.enable_format_assertions();
@@ -95,6 +143,7 @@ impl TriggerSchema {
                 leaf_errors(&src, "* triggerSchema", &mut lines);
                 TriggerSchemaError::InvalidSchema(lines)
             }
+            boon::CompileError::Bug(e) => invalid(format!("a keyword of triggerSchema could not be compiled: {e}")),
             other => invalid(format!("{other:#}")),
         })?;
         Ok(Self { schemas, index })
@@ -115,6 +164,25 @@ impl TriggerSchema {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_pattern_too_large_to_compile_is_named() {
+        let err = TriggerSchema::compile(&json!({"type": "object", "properties": {"x": {"type": "string", "pattern": "(a{1000}){1000}"}}})).err().unwrap().to_string();
+        assert!(err.contains("triggerSchema/properties/x/pattern: the regular expression is too large"), "{err}");
+        assert!(!err.contains("bug"), "{err}");
+        assert!(TriggerSchema::compile(&json!({"type": "string", "pattern": "^[a-z]{1,10}$"})).is_ok());
+    }
+
+    #[test]
+    fn a_schema_whose_references_loop_is_refused_and_recursion_is_not() {
+        let err = TriggerSchema::compile(&json!({"$ref": "#"})).err().unwrap().to_string();
+        assert!(err.contains("reference cycle") && err.contains("no payload can ever be validated"), "{err}");
+        let looped = json!({"definitions": {"a": {"$ref": "#/definitions/b"}, "b": {"$ref": "#/definitions/a"}}, "$ref": "#/definitions/a"});
+        assert!(TriggerSchema::compile(&looped).is_err());
+        let tree = json!({"type": "object", "properties": {"children": {"type": "array", "items": {"$ref": "#"}}}});
+        let schema = TriggerSchema::compile(&tree).unwrap();
+        assert!(schema.validate(&json!({"children": [{"children": []}]})).is_ok());
+    }
 
     #[test]
     fn a_checked_schema_compiles_the_same_without_the_meta_schema() {

@@ -78,7 +78,7 @@ impl Service<'_> {
             "deleteOnExpiration": c.delete_on_expiration,
             "disabled": c.disabled,
             "scopes": c.scopes,
-            "expandedScopes": self.roles()?.expand(&c.scopes),
+            "expandedScopes": self.roles()?.expand(&c.scopes).map_err(expansion_error)?,
         });
         if with_token {
             v["accessToken"] = json!(c.access_token);
@@ -87,15 +87,15 @@ impl Service<'_> {
     }
 
     /// `roles`: all roles as they now are (after a write, not the request's cached view).
-    fn role_json(r: &RoleRecord, roles: &Roles) -> Value {
-        json!({
+    fn role_json(r: &RoleRecord, roles: &Roles) -> Result<Value, ApiError> {
+        Ok(json!({
             "roleId": r.role_id,
             "description": r.description,
             "scopes": r.scopes,
             "created": r.created,
             "lastModified": r.last_modified,
-            "expandedScopes": roles.expand([format!("assume:{}", r.role_id)]),
-        })
+            "expandedScopes": roles.expand([format!("assume:{}", r.role_id)]).map_err(expansion_error)?,
+        }))
     }
 
     pub(super) fn auth_method(&self, name: &str, call: &Call) -> Result<Value, ApiError> {
@@ -116,6 +116,7 @@ impl Service<'_> {
                 Ok(json!({"clients": clients}))
             }
             "createClient" => {
+                refuse_static(client_id)?;
                 let req: CreateClientRequest = input(&call.payload)?;
                 check_scopes(&req.scopes)?;
                 if parse_time_ms(&req.expires).is_none() {
@@ -140,13 +141,17 @@ impl Service<'_> {
                     disabled: false,
                     access_token: new_access_token(),
                 };
+                // The answer is worked out before anything is stored: a request that fails
+                // leaves nothing behind.
+                let answer = self.client_json(&client, true)?;
                 // Of concurrent creators of one clientId exactly one creates it.
                 if let Claimed::Exists(()) = store.create_client(&client)? {
                     return Err(exists());
                 }
-                self.client_json(&client, true)
+                Ok(answer)
             }
             "resetAccessToken" => {
+                refuse_static(client_id)?;
                 let token = new_access_token();
                 let client = store
                     .update_client(client_id, |client| {
@@ -158,19 +163,25 @@ impl Service<'_> {
                 self.client_json(&client, true)
             }
             "deleteClient" => {
+                refuse_static(client_id)?;
                 store.delete_client(client_id)?;
                 Ok(json!({}))
             }
             "listRoles" => {
                 let roles = self.roles()?;
-                Ok(Value::Array(store.roles()?.iter().map(|r| Self::role_json(r, roles)).collect()))
+                Ok(Value::Array(store.roles()?.iter().map(|r| Self::role_json(r, roles)).collect::<Result<_, _>>()?))
             }
-            "role" => Ok(Self::role_json(&store.role(role_id)?.ok_or_else(no_role)?, self.roles()?)),
+            "role" => Self::role_json(&store.role(role_id)?.ok_or_else(no_role)?, self.roles()?),
             "createRole" | "updateRole" => {
                 let req: CreateRoleRequest = input(&call.payload)?;
                 check_scopes(&req.scopes)?;
                 self.require_all(call, &req.scopes)?;
                 let scopes = crate::scopes::normalize(&req.scopes);
+                // Upstream's rules for the role set as it would be: no role that expands
+                // without end is ever stored.
+                let mut would_be: Vec<Role> = store.roles()?.into_iter().filter(|r| r.role_id != role_id).map(|r| Role { role_id: r.role_id, scopes: r.scopes }).collect();
+                would_be.push(Role { role_id: role_id.to_string(), scopes: scopes.clone() });
+                crate::scopes::check_role_set(&would_be).map_err(|e| ApiError::new(ErrorCode::InputError, e.to_string()))?;
                 let role = if name == "createRole" {
                     let role = RoleRecord { role_id: role_id.to_string(), scopes: scopes.clone(), description: req.description.clone(), created: now.clone(), last_modified: now };
                     // Of concurrent creators exactly one creates it; the others compare.
@@ -195,7 +206,7 @@ impl Service<'_> {
                 };
                 let roles = store.roles()?;
                 let now_roles = Roles::new(roles.iter().map(|r| Role { role_id: r.role_id.clone(), scopes: r.scopes.clone() }).collect());
-                Ok(Self::role_json(&role, &now_roles))
+                Self::role_json(&role, &now_roles)
             }
             "deleteRole" => {
                 store.delete_role(role_id)?;
@@ -205,9 +216,25 @@ impl Service<'_> {
             "expandScopes" => {
                 let req: ScopeSetBody = input(&call.payload)?;
                 check_scopes(&req.scopes)?;
-                Ok(json!({"scopes": self.roles()?.expand(&req.scopes)}))
+                Ok(json!({"scopes": self.roles()?.expand(&req.scopes).map_err(expansion_error)?}))
             }
             other => Err(ApiError::new(ErrorCode::InternalServerError, format!("method {other} has no handler"))),
         }
     }
+}
+
+fn expansion_error(e: crate::scopes::ScopeError) -> ApiError {
+    ApiError::new(ErrorCode::InputError, e.to_string())
+}
+
+/// Upstream reserves `static/` for clients configured with the deployment (here the root
+/// client); the API neither creates nor changes them, with upstream's error.
+fn refuse_static(client_id: &str) -> Result<(), ApiError> {
+    if client_id.starts_with("static/") {
+        return Err(ApiError::new(
+            ErrorCode::InputError,
+            format!("clientId \"{client_id}\" starts with \"static/\" which is reserved for statically configured clients. Contact your administrator to change static clients."),
+        ));
+    }
+    Ok(())
 }

@@ -14,6 +14,9 @@ use serde_json::{json, Value};
 pub(super) const PATH: &str = "/api/github/v1/github";
 
 /// GitHub caps webhook payloads at 25 MB.
+/// The longest `X-GitHub-Delivery` accepted (GitHub sends 36-character GUIDs).
+const MAX_DELIVERY_ID: usize = 128;
+
 const MAX_GITHUB_BODY: usize = 25 * 1024 * 1024;
 
 impl Service<'_> {
@@ -46,6 +49,10 @@ impl Service<'_> {
         }
         let event = req.header("x-github-event").ok_or_else(|| ApiError::new(ErrorCode::InputError, "X-GitHub-Event is missing"))?;
         let delivery = req.header("x-github-delivery").filter(|d| !d.is_empty()).ok_or_else(|| ApiError::new(ErrorCode::InputError, "X-GitHub-Delivery is missing"))?;
+        // GitHub's delivery ids are GUIDs; the id is stored with the message, so it is capped.
+        if delivery.len() > MAX_DELIVERY_ID {
+            return Err(ApiError::new(ErrorCode::InputError, format!("X-GitHub-Delivery is {} bytes; at most {MAX_DELIVERY_ID} are accepted", delivery.len())));
+        }
         // GitHub sends JSON, or the same JSON as the `payload` form field.
         let form = req.header("content-type").is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
         let payload: Value = if form {

@@ -349,7 +349,7 @@ impl Service<'_> {
             None
         } else {
             let role = format!("assume:hook-id:{}/{}", hook.definition.hook_group_id, hook.definition.hook_id);
-            let role_scopes = self.roles()?.expand([role.as_str(), "assume:anonymous"]);
+            let role_scopes = self.roles()?.expand([role.as_str(), "assume:anonymous"]).map_err(|e| ApiError::new(ErrorCode::InputError, e.to_string()))?;
             required.unsatisfied(&ScopeSet::new(&role_scopes))
         };
         Ok(Attempt::Task { task, missing, required })

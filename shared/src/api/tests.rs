@@ -783,3 +783,61 @@ impl crate::platform::KeyListing for Dying<'_> {
         crate::platform::KeyListing::all_keys(self.inner)
     }
 }
+
+#[test]
+fn abuse_cases_answer_clear_errors_and_store_nothing() {
+    let w = World::new();
+    assert_eq!(w.root("PUT", HOOK, hook_body()).status, 200);
+    let token = w.root("GET", &format!("{HOOK}/token"), Value::Null).body_json()["token"].as_str().unwrap().to_string();
+    // A trigger token on a route that does not exist (a GET, a trailing slash) is never echoed.
+    for (method, path) in [("GET", format!("{HOOK}/trigger/{token}")), ("POST", format!("{HOOK}/trigger/{token}/"))] {
+        let r = w.anon(method, &path, json!({}));
+        assert_eq!(r.status, 404);
+        let text = String::from_utf8_lossy(&r.body).to_string();
+        assert!(!text.contains(&token), "{text}");
+        assert!(text.contains("/trigger/<redacted>"), "{text}");
+    }
+
+    // A role set that would expand without end is refused, with upstream's error, and not stored.
+    let r = w.root("PUT", "/api/auth/v1/roles/probe-star*", json!({"description": "", "scopes": ["assume:probe-star<..>x"]}));
+    assert_eq!(r.status, 400, "{:?}", r.body_json());
+    assert!(r.body_json()["message"].as_str().unwrap().starts_with("Roles may not contain dependency cycles"), "{:?}", r.body_json());
+    assert_eq!(w.root("GET", "/api/auth/v1/roles/probe-star*", Value::Null).status, 404);
+    // One written past the check (a store from before it): expansion answers an error,
+    // and a client that would need it is not created.
+    let store = Store { kv: &w.kv, key: &w.config.sealing_key };
+    let now = "2026-11-23T12:00:00.000Z".to_string();
+    store
+        .create_role(&crate::store::RoleRecord { role_id: "probe-star*".into(), scopes: vec!["assume:probe-star<..>x".into()], description: String::new(), created: now.clone(), last_modified: now })
+        .unwrap();
+    let r = w.anon("POST", "/api/auth/v1/scopes/expand", json!({"scopes": ["assume:probe-star"]}));
+    assert_eq!(r.status, 400, "{:?}", r.body_json());
+    assert!(r.body_json()["message"].as_str().unwrap().contains("more than 100000 scopes"));
+    let r = w.root("PUT", "/api/auth/v1/clients/prober", json!({"description": "", "expires": "2030-01-01T00:00:00.000Z", "scopes": ["assume:probe-star"]}));
+    assert_eq!(r.status, 400, "{:?}", r.body_json());
+    assert_eq!(w.root("GET", "/api/auth/v1/clients/prober", Value::Null).status, 404, "a failed create stores nothing");
+
+    // `static/` is reserved, as upstream reserves it.
+    let r = w.root("PUT", "/api/auth/v1/clients/static%2Fmine", json!({"description": "", "expires": "2030-01-01T00:00:00.000Z", "scopes": []}));
+    assert_eq!(r.status, 400);
+    assert!(r.body_json()["message"].as_str().unwrap().contains("reserved for statically configured clients"));
+
+    // A trigger schema that can never validate is refused when the hook is created.
+    let mut looped = hook_body();
+    looped["triggerSchema"] = json!({"$ref": "#"});
+    let r = w.root("PUT", "/api/hooks/v1/hooks/g/looped", looped);
+    assert_eq!(r.status, 400, "{:?}", r.body_json());
+    assert!(r.body_json()["message"].as_str().unwrap().contains("reference cycle"));
+
+    // A repeated schedule entry is one error however often it repeats; a huge list is refused.
+    let mut repeated = hook_body();
+    repeated["schedule"] = json!(vec!["0 0 * * * *"; 500]);
+    let message = w.root("PUT", "/api/hooks/v1/hooks/g/repeated", repeated).body_json()["message"].as_str().unwrap().to_string();
+    assert_eq!(message.matches("repeats").count(), 1, "{message}");
+    let mut many = hook_body();
+    many["schedule"] = json!((0..1001).map(|i| format!("{} 0 * * * *", i % 60)).collect::<Vec<_>>());
+    let message = w.root("PUT", "/api/hooks/v1/hooks/g/many", many).body_json()["message"].as_str().unwrap().to_string();
+    assert!(message.contains("at most 1000"), "{message}");
+    let r = w.anon("POST", "/api/taskhooks/v1/schedule-preview", json!({"schedule": ["0 0 * * * *"], "count": 1000}));
+    assert_eq!(r.status, 400, "{:?}", r.body_json());
+}
