@@ -224,7 +224,7 @@ mod tests {
     fn taskcluster_notify_gets_a_signed_email_to_the_owner() {
         let kv = MemoryStore::default();
         let http = Recorder::default();
-        let creds = TaskclusterCredentials { root_url: "https://tc.example.com".into(), client_id: "static/hooks".into(), access_token: "t".into() };
+        let creds = TaskclusterCredentials { root_url: "https://tc.example.com".into(), client_id: "static/hooks".into(), access_token: "t".into(), request_timeout: std::time::Duration::from_secs(30) };
         report_failure(&kv, &http, &FailureChannel::TaskclusterNotify(creds), &report("2026-11-23T00:00:00Z")).unwrap();
         let (url, headers, body) = &http.0.borrow()[0];
         assert_eq!(url, "https://tc.example.com/api/notify/v1/email");

@@ -20,7 +20,8 @@ pub fn authenticate_remotely(http: &dyn HttpClient, tc: &TaskclusterCredentials,
     }
     let bytes = body.to_string().into_bytes();
     let headers = [("content-type".to_string(), "application/json".to_string()), ("content-length".to_string(), bytes.len().to_string())];
-    let unavailable = |why: String| ApiError::new(ErrorCode::InternalServerError, format!("the Auth service at {url} could not be asked: {why}"));
+    // The deployment's Auth service is a dependency: its failure is the caller's to retry.
+    let unavailable = |why: String| ApiError::new(ErrorCode::ServiceUnavailable, format!("the Auth service at {url} could not be asked: {why}"));
     let answer: Value = match http.send("POST", &url, &headers, &bytes) {
         Ok((200, answer)) => serde_json::from_slice(&answer).map_err(|e| unavailable(e.to_string()))?,
         Ok((status, _)) => return Err(unavailable(format!("HTTP {status}"))),
@@ -62,7 +63,7 @@ mod tests {
 
     fn ask(answer: Result<(u16, Vec<u8>), String>, req: &ApiRequest) -> (Result<Caller, ApiError>, Value) {
         let http = Answer(RefCell::new(Some(answer)), RefCell::new(Value::Null));
-        let tc = TaskclusterCredentials { root_url: "https://tc.example.com".into(), client_id: "c".into(), access_token: "t".into() };
+        let tc = TaskclusterCredentials { root_url: "https://tc.example.com".into(), client_id: "c".into(), access_token: "t".into(), request_timeout: std::time::Duration::from_secs(30) };
         let result = authenticate_remotely(&http, &tc, req, "hooks.example.com", 443);
         (result, http.1.into_inner())
     }
@@ -89,6 +90,6 @@ mod tests {
         let (refused, _) = ask(Ok((200, failed)), &request(b"{}"));
         assert_eq!(refused.unwrap_err().message, "ext.certificate expired");
         let (down, _) = ask(Err("connection refused".into()), &request(b"{}"));
-        assert_eq!(down.unwrap_err().code, ErrorCode::InternalServerError);
+        assert_eq!(down.unwrap_err().code, ErrorCode::ServiceUnavailable);
     }
 }

@@ -13,8 +13,13 @@ use std::time::Duration;
 
 /// Outbound HTTP, as a component makes it.
 pub trait HttpClient {
-    /// Sends one request; `Err` is a transport failure (no HTTP answer).
+    /// Sends one request within the client's default timeout; `Err` is a transport
+    /// failure (no HTTP answer, or none in time).
     fn send(&self, method: &str, url: &str, headers: &[(String, String)], body: &[u8]) -> Result<(u16, Vec<u8>), String>;
+    /// Sends one request that must be answered within `timeout`.
+    fn send_within(&self, method: &str, url: &str, headers: &[(String, String)], body: &[u8], _timeout: Duration) -> Result<(u16, Vec<u8>), String> {
+        self.send(method, url, headers, body)
+    }
     fn sleep(&self, d: Duration);
 }
 
@@ -23,6 +28,9 @@ pub struct TaskclusterCredentials {
     pub root_url: String,
     pub client_id: String,
     pub access_token: String,
+    /// How long one call to the deployment may take, retries included
+    /// (`taskcluster_timeout_seconds`; default [`RemoteTaskQueue::DEFAULT_BUDGET`]).
+    pub request_timeout: Duration,
 }
 
 pub struct RemoteTaskQueue<'a> {
@@ -31,22 +39,52 @@ pub struct RemoteTaskQueue<'a> {
     /// Attempts in all (1 = no retry).
     pub attempts: u32,
     pub first_backoff: Duration,
+    /// How long one `createTask` may take with its retries: each attempt gets what is left.
+    pub budget: Duration,
+    /// Set when a create exhausted its retries on a 5xx or no answer: the Queue is down,
+    /// so the rest of this run (a tick's other hooks, a relay's other messages) does not
+    /// wait for it again; those fires are kept for the next run like the first.
+    down: std::cell::RefCell<Option<String>>,
 }
 
-impl RemoteTaskQueue<'_> {
+impl<'a> RemoteTaskQueue<'a> {
     pub const DEFAULT_ATTEMPTS: u32 = 5;
     pub const DEFAULT_BACKOFF: Duration = Duration::from_millis(100);
+    pub const DEFAULT_BUDGET: Duration = Duration::from_secs(30);
+
+    pub fn new(http: &'a dyn HttpClient, credentials: &'a TaskclusterCredentials) -> Self {
+        RemoteTaskQueue {
+            http,
+            credentials,
+            attempts: Self::DEFAULT_ATTEMPTS,
+            first_backoff: Self::DEFAULT_BACKOFF,
+            budget: credentials.request_timeout,
+            down: Default::default(),
+        }
+    }
 }
 
 impl TaskQueue for RemoteTaskQueue<'_> {
     fn create_task(&self, task_id: &str, task: &Map<String, Value>, role: &str, _now: DateTime<Utc>) -> Result<(), QueueError> {
         let url = format!("{}/api/queue/v1/task/{task_id}", self.credentials.root_url.trim_end_matches('/'));
+        if let Some(earlier) = self.down.borrow().as_ref() {
+            return Err(QueueError::Transport(format!("PUT {url}: not tried, the Queue failed earlier in this run: {earlier}")));
+        }
         let body = serde_json::to_vec(task).expect("serialises");
         let ext = json!({"authorizedScopes": [format!("assume:{role}")]});
         let mut last = QueueError::Transport("no attempt was made".into());
+        let started = std::time::Instant::now();
         for attempt in 0..self.attempts.max(1) {
             if attempt > 0 {
-                self.http.sleep(self.first_backoff * 2u32.pow(attempt - 1));
+                let wait = self.first_backoff.saturating_mul(2u32.saturating_pow(attempt - 1));
+                if started.elapsed() + wait >= self.budget {
+                    break;
+                }
+                self.http.sleep(wait);
+            }
+            let remaining = self.budget.saturating_sub(started.elapsed());
+            if remaining.is_zero() {
+                break;
             }
             let nonce = crate::ids::nice_slugid();
             let outgoing = Outgoing { method: "PUT", url: &url, content_type: "application/json", body: &body };
@@ -57,7 +95,7 @@ impl TaskQueue for RemoteTaskQueue<'_> {
                 ("content-type".to_string(), "application/json".to_string()),
                 ("content-length".to_string(), body.len().to_string()),
             ];
-            match self.http.send("PUT", &url, &headers, &body) {
+            match self.http.send_within("PUT", &url, &headers, &body, remaining) {
                 Ok((200..=299, _)) => return Ok(()),
                 Ok((status, answer)) => {
                     let parsed: Value = serde_json::from_slice(&answer).unwrap_or(Value::Null);
@@ -72,8 +110,36 @@ impl TaskQueue for RemoteTaskQueue<'_> {
                 Err(e) => last = QueueError::Transport(format!("PUT {url}: {e}")),
             }
         }
+        *self.down.borrow_mut() = Some(last.to_string());
         Err(last)
     }
+}
+
+/// How long `listLastFires` may spend asking the Queue for task states, in all.
+pub const STATE_BUDGET: Duration = Duration::from_secs(5);
+
+/// Each task's state (`GET <rootUrl>/api/queue/v1/task/<taskId>/status`, which needs no
+/// scopes), `None` for an id that is `None`, that the Queue does not know, or that could
+/// not be asked within `budget` (the calls share it): one slow or failed answer makes that
+/// entry unknown, never the page an error.
+pub fn task_states(http: &dyn HttpClient, credentials: &TaskclusterCredentials, task_ids: &[Option<&str>], budget: Duration) -> Vec<Option<String>> {
+    let started = std::time::Instant::now();
+    let root = credentials.root_url.trim_end_matches('/');
+    task_ids
+        .iter()
+        .map(|id| {
+            let id = (*id)?;
+            let remaining = budget.saturating_sub(started.elapsed());
+            if remaining.is_zero() || !crate::ids::is_slugid(id) {
+                return None;
+            }
+            let url = format!("{root}/api/queue/v1/task/{id}/status");
+            match http.send_within("GET", &url, &[], &[], remaining) {
+                Ok((200, body)) => serde_json::from_slice::<Value>(&body).ok()?["status"]["state"].as_str().map(str::to_string),
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -103,12 +169,12 @@ mod tests {
     }
 
     fn creds() -> TaskclusterCredentials {
-        TaskclusterCredentials { root_url: "http://127.0.0.1:9/".into(), client_id: "static/hooks".into(), access_token: "tok".into() }
+        TaskclusterCredentials { root_url: "http://127.0.0.1:9/".into(), client_id: "static/hooks".into(), access_token: "tok".into(), request_timeout: Duration::from_secs(30) }
     }
 
     fn create(http: &Scripted) -> Result<(), QueueError> {
         let c = creds();
-        let q = RemoteTaskQueue { http, credentials: &c, attempts: 4, first_backoff: Duration::from_millis(10) };
+        let q = RemoteTaskQueue { attempts: 4, first_backoff: Duration::from_millis(10), ..RemoteTaskQueue::new(http, &c) };
         q.create_task("fN1SmgV0T8WXX3LhKs2Gyw", &Map::new(), "hook-id:g/h", Utc::now())
     }
 
@@ -141,5 +207,36 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(down.sent.borrow().len(), 4, "bounded");
+    }
+
+    #[test]
+    fn a_queue_that_exhausted_its_retries_is_not_waited_for_again_in_the_same_run() {
+        let http = scripted(vec![Err("timed out".into()), Err("timed out".into())]);
+        let c = creds();
+        let q = RemoteTaskQueue { attempts: 2, first_backoff: Duration::from_millis(1), ..RemoteTaskQueue::new(&http, &c) };
+        assert!(matches!(q.create_task("t1", &Map::new(), "hook-id:g/a", Utc::now()), Err(QueueError::Transport(_))));
+        let second = q.create_task("t2", &Map::new(), "hook-id:g/b", Utc::now()).unwrap_err();
+        assert!(second.is_retryable() && second.to_string().contains("failed earlier in this run"), "{second}");
+        assert_eq!(http.sent.borrow().len(), 2, "the second create sent nothing");
+        // The budget bounds the retries as a whole.
+        let slow = scripted(vec![Ok((503, vec![])); 5]);
+        let q = RemoteTaskQueue { first_backoff: Duration::from_secs(20), budget: Duration::from_secs(30), ..RemoteTaskQueue::new(&slow, &c) };
+        assert!(q.create_task("t3", &Map::new(), "hook-id:g/c", Utc::now()).is_err());
+        assert_eq!(*slow.slept.borrow(), [Duration::from_secs(20)], "no wait that would end past the budget");
+    }
+
+    #[test]
+    fn task_states_are_asked_of_the_queue_and_failures_are_unknown() {
+        let http = scripted(vec![
+            Ok((200, br#"{"status": {"state": "completed"}}"#.to_vec())),
+            Ok((404, br#"{"code": "ResourceNotFound"}"#.to_vec())),
+            Err("timed out".into()),
+        ]);
+        let ids = [Some("fN1SmgV0T8WXX3LhKs2Gyw"), None, Some("fN1SmgV0T8WXX3LhKs2GyA"), Some("fN1SmgV0T8WXX3LhKs2GyQ"), Some("not a slugid")];
+        let states = task_states(&http, &creds(), &ids, Duration::from_secs(5));
+        assert_eq!(states, vec![Some("completed".into()), None, None, None, None]);
+        assert_eq!(http.sent.borrow()[0].0, "http://127.0.0.1:9/api/queue/v1/task/fN1SmgV0T8WXX3LhKs2Gyw/status");
+        assert_eq!(http.sent.borrow().len(), 3, "no call for a fire without a task, nor for a bad id");
+        assert_eq!(task_states(&http, &creds(), &ids[..1], Duration::ZERO), vec![None], "no budget, no call");
     }
 }

@@ -64,27 +64,97 @@ pub fn variable(name: &str) -> Option<String> {
     spin_sdk::variables::get(name).ok().filter(|v| !v.is_empty())
 }
 
-/// Outbound HTTP through Spin (`allowed_outbound_hosts` decides where it may go).
+/// Outbound HTTP through Spin (`allowed_outbound_hosts` decides where it may go), on the
+/// `wasi:http` interfaces directly rather than `spin_sdk::http::send`, because only they
+/// take request options: every request is bounded by a timeout (connect, first byte and
+/// between bytes), which Spin honours (its own default is 600 s).
 pub struct SpinHttp;
+
+/// The largest answer read: a dependency's answer is no more trusted than a caller's.
+const MAX_RESPONSE_BYTES: usize = 32 << 20;
+
+impl SpinHttp {
+    /// How long a request without a budget of its own may take.
+    pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+}
+
+fn split_url(url: &str) -> Result<(spin_sdk::wit::wasi::http0_2_0::types::Scheme, &str, &str), String> {
+    use spin_sdk::wit::wasi::http0_2_0::types::Scheme;
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| format!("not an absolute URL: {url}"))?;
+    let scheme = match scheme {
+        "http" => Scheme::Http,
+        "https" => Scheme::Https,
+        other => return Err(format!("unsupported scheme {other}")),
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    Ok((scheme, authority, if path.is_empty() { "/" } else { path }))
+}
 
 impl taskhooks_shared::remote_queue::HttpClient for SpinHttp {
     fn send(&self, method: &str, url: &str, headers: &[(String, String)], body: &[u8]) -> Result<(u16, Vec<u8>), String> {
-        use spin_sdk::http::{Method, Request, Response};
-        let method = match method {
-            "GET" => Method::Get,
-            "POST" => Method::Post,
-            "PUT" => Method::Put,
-            "DELETE" => Method::Delete,
-            other => Method::Other(other.to_string()),
-        };
-        let mut builder = Request::builder();
-        builder.method(method).uri(url);
+        self.send_within(method, url, headers, body, Self::DEFAULT_TIMEOUT)
+    }
+
+    fn send_within(&self, method: &str, url: &str, headers: &[(String, String)], body: &[u8], timeout: std::time::Duration) -> Result<(u16, Vec<u8>), String> {
+        use spin_sdk::wit::wasi::http0_2_0::{outgoing_handler, types};
+        let fields = types::Fields::new();
         for (k, v) in headers {
-            builder.header(k.as_str(), v.as_str());
+            fields.append(k, &v.as_bytes().to_vec()).map_err(|e| format!("header {k}: {e:?}"))?;
         }
-        builder.body(body.to_vec());
-        let response: Response = spin_sdk::http::run(spin_sdk::http::send(builder.build())).map_err(|e| e.to_string())?;
-        Ok((*response.status(), response.body().to_vec()))
+        let request = types::OutgoingRequest::new(fields);
+        let method = match method {
+            "GET" => types::Method::Get,
+            "POST" => types::Method::Post,
+            "PUT" => types::Method::Put,
+            "DELETE" => types::Method::Delete,
+            other => types::Method::Other(other.to_string()),
+        };
+        let (scheme, authority, path) = split_url(url)?;
+        let invalid = |what: &str| format!("{what} of {url} refused");
+        request.set_method(&method).map_err(|()| invalid("method"))?;
+        request.set_scheme(Some(&scheme)).map_err(|()| invalid("scheme"))?;
+        request.set_authority(Some(authority)).map_err(|()| invalid("authority"))?;
+        request.set_path_with_query(Some(path)).map_err(|()| invalid("path"))?;
+        let outgoing = request.body().map_err(|()| "request body unavailable".to_string())?;
+        let options = types::RequestOptions::new();
+        let ns = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
+        // A platform that does not support an option keeps its own (Spin supports all three).
+        let _ = options.set_connect_timeout(Some(ns));
+        let _ = options.set_first_byte_timeout(Some(ns));
+        let _ = options.set_between_bytes_timeout(Some(ns));
+        let pending = outgoing_handler::handle(request, Some(options)).map_err(|e| format!("{e:?}"))?;
+        {
+            let stream = outgoing.write().map_err(|()| "request body stream unavailable".to_string())?;
+            for chunk in body.chunks(4096) {
+                stream.blocking_write_and_flush(chunk).map_err(|e| format!("sending the body: {e:?}"))?;
+            }
+        }
+        types::OutgoingBody::finish(outgoing, None).map_err(|e| format!("{e:?}"))?;
+        let response = loop {
+            match pending.get() {
+                Some(r) => break r,
+                None => pending.subscribe().block(),
+            }
+        };
+        let response = response.map_err(|()| "response already taken".to_string())?.map_err(|e| format!("{e:?}"))?;
+        let status = response.status();
+        let incoming = response.consume().map_err(|()| "response body unavailable".to_string())?;
+        let mut answer = Vec::new();
+        {
+            let stream = incoming.stream().map_err(|()| "response body stream unavailable".to_string())?;
+            loop {
+                match stream.blocking_read(64 * 1024) {
+                    Ok(chunk) => answer.extend_from_slice(&chunk),
+                    Err(wasi::io::streams::StreamError::Closed) => break,
+                    Err(e) => return Err(format!("reading the answer: {e:?}")),
+                }
+                if answer.len() > MAX_RESPONSE_BYTES {
+                    return Err(format!("the answer from {url} is larger than {MAX_RESPONSE_BYTES} bytes"));
+                }
+            }
+        }
+        types::IncomingBody::finish(incoming);
+        Ok((status, answer))
     }
 
     fn sleep(&self, d: std::time::Duration) {
@@ -92,28 +162,22 @@ impl taskhooks_shared::remote_queue::HttpClient for SpinHttp {
     }
 }
 
-/// RabbitMQ's management API, when `pulse_api_url` is set.
-pub fn pulse_config() -> Option<taskhooks_shared::pulse::PulseConfig> {
-    use taskhooks_shared::pulse::{PulseConfig, DEFAULT_NAMESPACE};
-    Some(PulseConfig {
-        api_url: variable("pulse_api_url")?,
-        username: variable("pulse_username").unwrap_or_default(),
-        password: variable("pulse_password").unwrap_or_default(),
-        vhost: variable("pulse_vhost").unwrap_or_else(|| "/".into()),
-        namespace: variable("pulse_namespace").unwrap_or_else(|| DEFAULT_NAMESPACE.into()),
-    })
-}
-
 /// The deployment's settings, from the component's Spin variables (see spin.toml).
 pub fn service_config(version: &str) -> Result<taskhooks_shared::api::ServiceConfig, String> {
     use taskhooks_shared::notify::FailureChannel;
-    use taskhooks_shared::remote_queue::TaskclusterCredentials;
+    use taskhooks_shared::remote_queue::{RemoteTaskQueue, TaskclusterCredentials};
     use taskhooks_shared::sealed::SealingKey;
     let key = variable("secrets_key").ok_or("the `secrets_key` variable is not set")?;
     let sealing_key = SealingKey::from_base64(&key).map_err(|e| format!("`secrets_key`: {e}"))?;
     let taskcluster = match (variable("taskcluster_root_url"), variable("taskcluster_client_id"), variable("taskcluster_access_token")) {
         (None, _, _) => None,
-        (Some(root_url), Some(client_id), Some(access_token)) => Some(TaskclusterCredentials { root_url, client_id, access_token }),
+        (Some(root_url), Some(client_id), Some(access_token)) => {
+            let request_timeout = match variable("taskcluster_timeout_seconds") {
+                None => RemoteTaskQueue::DEFAULT_BUDGET,
+                Some(s) => std::time::Duration::from_secs(s.parse().map_err(|_| format!("`taskcluster_timeout_seconds` is not a number of seconds: {s:?}"))?),
+            };
+            Some(TaskclusterCredentials { root_url, client_id, access_token, request_timeout })
+        }
         (Some(_), _, _) => return Err("`taskcluster_root_url` is set, so `taskcluster_client_id` and `taskcluster_access_token` must be too".into()),
     };
     let failure_channel = match (&taskcluster, variable("error_webhook_url")) {
@@ -146,12 +210,7 @@ pub fn with_task_queue<R>(
     use taskhooks_shared::remote_queue::RemoteTaskQueue;
     use taskhooks_shared::scopes::{Role, Roles};
     if let Some(credentials) = &config.taskcluster {
-        return Ok(f(&RemoteTaskQueue {
-            http: &SpinHttp,
-            credentials,
-            attempts: RemoteTaskQueue::DEFAULT_ATTEMPTS,
-            first_backoff: RemoteTaskQueue::DEFAULT_BACKOFF,
-        }));
+        return Ok(f(&RemoteTaskQueue::new(&SpinHttp, credentials)));
     }
     let roles = store.roles().map_err(|e| e.to_string())?;
     let roles = Roles::new(roles.into_iter().map(|r| Role { role_id: r.role_id, scopes: r.scopes }).collect());

@@ -292,8 +292,18 @@ impl Service<'_> {
         if fires.is_empty() {
             return Err(ApiError::new(ErrorCode::ResourceNotFound, "No such hook or never fired"));
         }
-        let task_ids: Vec<String> = fires.iter().map(|f| f.task_id.clone()).collect();
-        for (fire, state) in fires.iter_mut().zip(EmbeddedQueue { kv: self.kv }.states(&task_ids)?) {
+        let states = match (&self.config.taskcluster, self.http) {
+            // Only a fire that succeeded has a task to ask about.
+            (Some(credentials), Some(http)) => {
+                let ids: Vec<Option<&str>> = fires.iter().map(|f| (f.result == crate::model::FireResult::Success).then_some(f.task_id.as_str())).collect();
+                crate::remote_queue::task_states(http, credentials, &ids, crate::remote_queue::STATE_BUDGET)
+            }
+            _ => {
+                let task_ids: Vec<String> = fires.iter().map(|f| f.task_id.clone()).collect();
+                EmbeddedQueue { kv: self.kv }.states(&task_ids)?
+            }
+        };
+        for (fire, state) in fires.iter_mut().zip(states) {
             fire.task_state = state.unwrap_or_else(|| "unknown".to_string());
         }
         let continuation_token = more.map(|seq| encode_offset(seq.max(0) as usize));
@@ -359,12 +369,7 @@ impl Service<'_> {
     /// embedded one creating tasks with the roles' scopes.
     pub(crate) fn with_queue<R>(&self, f: impl FnOnce(&dyn TaskQueue) -> Result<R, ApiError>) -> Result<R, ApiError> {
         match (&self.config.taskcluster, self.http) {
-            (Some(credentials), Some(http)) => f(&RemoteTaskQueue {
-                http,
-                credentials,
-                attempts: RemoteTaskQueue::DEFAULT_ATTEMPTS,
-                first_backoff: RemoteTaskQueue::DEFAULT_BACKOFF,
-            }),
+            (Some(credentials), Some(http)) => f(&RemoteTaskQueue::new(http, credentials)),
             _ => f(&EmbeddedTaskQueue { queue: EmbeddedQueue { kv: self.kv }, roles: self.roles()? }),
         }
     }
