@@ -162,6 +162,18 @@ impl taskhooks_shared::remote_queue::HttpClient for SpinHttp {
     }
 }
 
+/// RabbitMQ's management API, when `pulse_api_url` is set.
+pub fn pulse_config() -> Option<taskhooks_shared::pulse::PulseConfig> {
+    use taskhooks_shared::pulse::{PulseConfig, DEFAULT_NAMESPACE};
+    Some(PulseConfig {
+        api_url: variable("pulse_api_url")?,
+        username: variable("pulse_username").unwrap_or_default(),
+        password: variable("pulse_password").unwrap_or_default(),
+        vhost: variable("pulse_vhost").unwrap_or_else(|| "/".into()),
+        namespace: variable("pulse_namespace").unwrap_or_else(|| DEFAULT_NAMESPACE.into()),
+    })
+}
+
 /// The deployment's settings, from the component's Spin variables (see spin.toml).
 pub fn service_config(version: &str) -> Result<taskhooks_shared::api::ServiceConfig, String> {
     use taskhooks_shared::notify::FailureChannel;
