@@ -13,7 +13,9 @@
 //! stops the component; JSON-e cannot be interrupted from inside), and then the first
 //! write is what lastFires shows. A caller that retries a fire whose earlier attempts were
 //! stopped that way gives up after [`MAX_STOPPED_ATTEMPTS`] instead of stopping again,
-//! so one such hook cannot hold back the timer's or the relay's other work for long.
+//! so one such hook cannot hold back the timer's or the relay's other work for long. Only
+//! a stop during rendering counts: a retried fire records that it rendered before it asks
+//! the Queue.
 
 use crate::embedded_queue::{CreateTaskError, EmbeddedQueue};
 use crate::model::{FireResult, HookRecord, LastFire};
@@ -29,14 +31,19 @@ const MAX_ERROR_CHARS: usize = 131_072;
 /// (Taskcluster's API library accepts JSON bodies of up to 10 MB).
 pub const MAX_TASK_BYTES: usize = 10 * 1024 * 1024;
 
-/// Attempts at one fire that may be stopped by the platform's limits before the fire is
-/// given up as failed.
-pub const MAX_STOPPED_ATTEMPTS: u32 = 2;
+/// Attempts at one fire that may be stopped while rendering before the fire is given up
+/// as failed. More than one, because a crash of the component (a restart, a deploy) looks
+/// the same from inside; a render takes a fraction of a fire's time, so a crash rarely
+/// lands in one, and three in a row on the same fire are the platform's limit.
+pub const MAX_STOPPED_ATTEMPTS: u32 = 3;
 
 /// What lastFires shows for a fire whose component was stopped before it finished, with
 /// how many attempts were.
 const UNFINISHED: &str = "The fire did not finish: the component was stopped while rendering the template or creating the task, \
 which happens when a fire exceeds the CPU-time or memory limit of a request. Attempts stopped: ";
+
+/// What lastFires shows for a retried fire between its render and the Queue's answer.
+const CREATING: &str = "The fire did not finish: the task was rendered, and the Queue had not answered when the fire was interrupted.";
 
 fn unfinished(attempts: u32) -> String {
     format!("{UNFINISHED}{attempts}")
@@ -192,11 +199,20 @@ pub fn fire(
     } else {
         record.error = unfinished(stopped + 1);
         store.record_fire(&record, now.timestamp_millis(), Some(seq))?;
-        match render_and_create(queue, hook, ctx, task_id, now, options) {
-            Some(outcome) => outcome,
-            None => {
+        match render(hook, ctx, task_id, now, options) {
+            Err(failed) => failed,
+            Ok(None) => {
                 store.delete_fire_record(g, h, seq)?;
                 return Ok(FireOutcome::Declined);
+            }
+            Ok(Some(task)) => {
+                // Rendered: a fire retried from here on was not stopped while rendering
+                // (a crash, a redelivery), so its next attempt is not counted as stopped.
+                if options.record_at.is_some() {
+                    record.error = CREATING.into();
+                    store.write_fire_record(&record, seq)?;
+                }
+                create(queue, hook, &task, task_id, now, options)
             }
         }
     };
@@ -214,12 +230,11 @@ pub fn fire(
     Ok(outcome)
 }
 
-/// Renders and creates the task; `None` if the hook declined.
-fn render_and_create(queue: &dyn TaskQueue, hook: &HookRecord, ctx: &FireContext, task_id: &str, now: DateTime<Utc>, options: FireOptions) -> Option<FireOutcome> {
-    let d = &hook.definition;
-    let mut task = match render_task(&d.task, ctx, task_id, options.scheduled_for.unwrap_or(now)) {
-        Ok(Rendered::Declined) => return None,
-        Err(e) => return Some(FireOutcome::RenderFailed(e.to_string())),
+/// The task the hook renders to (`None`: it declined), or the failed outcome.
+fn render(hook: &HookRecord, ctx: &FireContext, task_id: &str, now: DateTime<Utc>, options: FireOptions) -> Result<Option<Map<String, Value>>, FireOutcome> {
+    let mut task = match render_task(&hook.definition.task, ctx, task_id, options.scheduled_for.unwrap_or(now)) {
+        Ok(Rendered::Declined) => return Ok(None),
+        Err(e) => return Err(FireOutcome::RenderFailed(e.to_string())),
         Ok(Rendered::Task(task)) => task,
     };
     if options.scheduled_for.is_some() {
@@ -227,16 +242,21 @@ fn render_and_create(queue: &dyn TaskQueue, hook: &HookRecord, ctx: &FireContext
     }
     let size = serde_json::to_vec(&task).map_or(0, |b| b.len());
     if size > MAX_TASK_BYTES {
-        return Some(FireOutcome::RenderFailed(format!(
+        return Err(FireOutcome::RenderFailed(format!(
             "The rendered task is {size} bytes; the Queue accepts tasks of at most {MAX_TASK_BYTES} bytes"
         )));
     }
+    Ok(Some(task))
+}
+
+fn create(queue: &dyn TaskQueue, hook: &HookRecord, task: &Map<String, Value>, task_id: &str, now: DateTime<Utc>, options: FireOptions) -> FireOutcome {
+    let d = &hook.definition;
     let role = format!("hook-id:{}/{}", d.hook_group_id, d.hook_id);
-    Some(match queue.create_task(task_id, &task, &role, now) {
+    match queue.create_task(task_id, task, &role, now) {
         Ok(()) => FireOutcome::Created { task_id: task_id.to_string() },
         Err(QueueError::Api { status: 409, .. }) if options.conflict_means_created => FireOutcome::Created { task_id: task_id.to_string() },
         Err(e) => FireOutcome::QueueFailed(e),
-    })
+    }
 }
 
 #[cfg(test)]
@@ -294,5 +314,12 @@ mod tests {
         let (fires, _) = store.fires(&g, &h, None, 10).unwrap();
         assert_eq!(fires.len(), 3, "every attempt recorded, none colliding");
         assert_eq!(fires.iter().filter(|f| f.result == FireResult::Success).count(), 2);
+    }
+
+    #[test]
+    fn only_a_stop_while_rendering_counts() {
+        assert_eq!(stopped_attempts(&unfinished(2)), Some(2));
+        assert_eq!(stopped_attempts(CREATING), None, "a fire interrupted after rendering is retried like new");
+        assert_eq!(stopped_attempts("InterpreterError at template.payload"), None);
     }
 }

@@ -559,7 +559,7 @@ mod tests {
     }
 
     #[test]
-    fn a_fire_the_platform_stopped_goes_last_and_is_given_up_after_the_second_stop() {
+    fn a_fire_the_platform_stopped_goes_last_and_is_given_up_after_the_third_stop() {
         let w = World::new();
         let poison = w.create("a-poison", &["0 0 * * * *"], "2026-11-23T12:10:00Z");
         w.create("b-fine", &["0 0 * * * *"], "2026-11-23T12:10:00Z");
@@ -578,19 +578,19 @@ mod tests {
             task_state: "unknown".into(),
             error: format!("The fire did not finish: the component was stopped while rendering the template or creating the task, which happens when a fire exceeds the CPU-time or memory limit of a request. Attempts stopped: {n}"),
         };
-        w.store().record_fire(&stopped(2), 0, Some(seq)).unwrap();
+        w.store().record_fire(&stopped(3), 0, Some(seq)).unwrap();
         let r = w.tick("2026-11-23T13:05:00Z");
         assert_eq!((r.due, r.fired, r.failed), (2, 1, 1), "{r:?}");
         let fires = w.fires("a-poison");
         assert_eq!(fires.len(), 1);
-        assert!(fires[0].error.starts_with("Given up after 2 attempts"), "{}", fires[0].error);
+        assert!(fires[0].error.starts_with("Given up after 3 attempts"), "{}", fires[0].error);
         assert_eq!(w.hook("a-poison").next_scheduled_date, "2026-11-23T14:00:00.000Z", "moved on");
         assert_eq!(w.tasks().len(), 1, "b-fine fired, a-poison did not");
-        // Stopped once only: tried again (last in its tick), and it renders fine this time.
+        // Stopped fewer times: tried again (last in its tick), and it renders fine this time.
         let next = w.hook("a-poison");
         let seq = w.store().next_fire_seq("g", "a-poison").unwrap();
         w.kv.set(&layout::scheduled_fire("g", "a-poison"), format!("{} {seq}", next.next_task_id).as_bytes()).unwrap();
-        w.store().record_fire(&crate::model::LastFire { task_id: next.next_task_id.clone(), ..stopped(1) }, 0, Some(seq)).unwrap();
+        w.store().record_fire(&crate::model::LastFire { task_id: next.next_task_id.clone(), ..stopped(2) }, 0, Some(seq)).unwrap();
         assert_eq!(w.tick("2026-11-23T14:05:00Z"), report(2, 2));
         assert_eq!(w.fires("a-poison")[0].result, crate::model::FireResult::Success);
         assert_eq!(w.fires("a-poison").len(), 2, "the retry replaced the stopped attempt's record");
