@@ -30,6 +30,7 @@
 //! | `pulse/discards/<g>/<h>` | messages discarded for the hook: count and last | CAS |
 //! | `pulse/seen/<g>/<h>/<identity>` | `pending:<ms>:<fire seq>` or `done:<ms>:<fire seq>`: a message handled | `expiry/<day>` |
 //! | `relay/lease` | `free`, or `<owner> <until ms>` | fixed; CAS |
+//! | `relay/last-run` | the last relay run's outcome: when, whether the broker and the Queue answered | relay |
 //! | `notified/<g>/<h>` | ms of the last failure report | CAS |
 //! | `expiryseq/<day>` | counter: entries in the day's expiry bucket | `increment` |
 //! | `expiry/<day>/<n>` | one thing that may go that day (a fire, a task with its group entry, a marker) | `expiryseq/<day>` |
@@ -180,6 +181,9 @@ pub fn pulse_seen(g: &str, h: &str, identity: &str) -> String {
 
 pub const RELAY_LEASE: &str = "relay/lease";
 pub const LEASE_FREE: &[u8] = b"free";
+
+/// The last relay run's outcome, shown on every hook's Pulse status.
+pub const RELAY_LAST_RUN: &str = "relay/last-run";
 
 pub fn notified(g: &str, h: &str) -> String {
     format!("notified/{}", hook_ref(g, h))

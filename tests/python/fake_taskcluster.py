@@ -1,6 +1,11 @@
 """A stand-in for a remote Taskcluster deployment's Queue, on loopback: it checks each
 request's Hawk signature with mohawk (the official Python client's Hawk library, an
-implementation independent of ours), records what it received, and answers as scripted."""
+implementation independent of ours), records what it received, and answers as scripted.
+
+It keeps the tasks it created as the Queue does: a `createTask` of an existing taskId
+with the same definition answers the existing task, with a different one 409. And it can
+be told to fail for a while (`fail`): answer 503, hang past the client's timeout (having
+created the task, as a Queue that answers too late has), or reset the connection."""
 
 import base64
 import json
@@ -10,6 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import mohawk
 import mohawk.exc
+import socket
+import struct
 
 CLIENT_ID = "static/taskhooks-remote"
 ACCESS_TOKEN = "remote-hooks-access-token"
@@ -25,6 +32,10 @@ class FakeQueue:
         self.received = []  # dicts: taskId, valid_signature, authorizedScopes, task
         self.script = []  # (status, body) answers, used first-in first-out; then 200
         self.auth_requests = []
+        self.created = {}  # taskId -> task definition, as the Queue stores it
+        self.mode = None  # None (healthy), "503", "hang", "reset"
+        self.fail_until = None  # monotonic time the failure ends, or None: until recover()
+        self.hang_seconds = 6
         self.lock = threading.Lock()
         fake = self
 
@@ -69,8 +80,43 @@ class FakeQueue:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def do_GET(self):
+                # queue.status(taskId): public, as upstream's.
+                parts = self.path.split("/")
+                if len(parts) == 7 and parts[1:5] == ["api", "queue", "v1", "task"] and parts[6] == "status":
+                    with fake.lock:
+                        known = parts[5] in fake.created
+                    status, answer = (200, {"status": {"taskId": parts[5], "state": "pending", "runs": []}}) if known else (404, {"code": "ResourceNotFound", "message": "no such task"})
+                    data = json.dumps(answer).encode()
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
+                self.send_error(404)
+
             def do_PUT(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                mode = fake.failing()
+                if mode == "503":
+                    with fake.lock:
+                        fake.refused += 1
+                    data = json.dumps({"code": "ServiceUnavailable", "message": "the Queue is down for a while"}).encode()
+                    self.send_response(503)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
+                if mode == "reset":
+                    with fake.lock:
+                        fake.refused += 1
+                    # An RST instead of an answer.
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.connection.close()
+                    self.close_connection = True
+                    return
                 url = f"http://{self.headers['Host']}{self.path}"
                 record = {"path": self.path, "valid_signature": False, "authorizedScopes": None, "headers": dict(self.headers)}
                 try:
@@ -92,6 +138,18 @@ class FakeQueue:
                     status, answer = fake.script.pop(0) if fake.script else (200, None)
                 if not record["valid_signature"]:
                     status, answer = 401, {"code": "AuthenticationFailed", "message": record.get("error", "")}
+                elif status == 200:
+                    with fake.lock:
+                        existing = fake.created.get(record["taskId"])
+                        if existing is None:
+                            fake.created[record["taskId"]] = record["task"]
+                        elif existing != record["task"]:
+                            status, answer = 409, {"code": "RequestConflict", "message": "taskId already used by another task"}
+                if mode == "hang":
+                    # Created, but the answer comes after the client gave up.
+                    time.sleep(fake.hang_seconds)
+                    self.close_connection = True
+                    return
                 if answer is None:
                     answer = {"status": {"taskId": record["taskId"], "state": "pending", "runs": []}}
                 data = json.dumps(answer).encode() if not isinstance(answer, bytes) else answer
@@ -104,6 +162,25 @@ class FakeQueue:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.root_url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    refused = 0
+
+    def fail(self, mode, seconds=None):
+        """Fail every createTask as `mode` ("503", "hang", "reset") for `seconds`, or
+        until `recover()`."""
+        with self.lock:
+            self.mode = mode
+            self.fail_until = None if seconds is None else time.monotonic() + seconds
+
+    def recover(self):
+        with self.lock:
+            self.mode = None
+
+    def failing(self):
+        with self.lock:
+            if self.mode and self.fail_until is not None and time.monotonic() >= self.fail_until:
+                self.mode = None
+            return self.mode
 
     def stop(self):
         self.server.shutdown()

@@ -118,13 +118,18 @@ class RabbitMQ:
             ERL_EPMD_ADDRESS="127.0.0.1",
         )
         self.log = open(os.path.join(self.dir, "stdout.log"), "w")
+        self.url = f"http://127.0.0.1:{self.http_port}"
+        self.api = Management(self.url)
+        self.start()
+
+    def start(self):
+        """Starts the node (again, after `halt`: same name, ports and data, so durable
+        queues and persistent messages are back)."""
         # The Debian wrapper in /usr/sbin switches to the `rabbitmq` user; the script under
         # /usr/lib runs the node as whoever starts it, in the directories given here.
         self.proc = subprocess.Popen(
             ["/usr/lib/rabbitmq/bin/rabbitmq-server"], env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )
-        self.url = f"http://127.0.0.1:{self.http_port}"
-        self.api = Management(self.url)
         deadline = time.time() + 90
         while True:
             try:
@@ -137,6 +142,17 @@ class RabbitMQ:
                 self.stop()
                 raise RuntimeError("rabbitmq-server did not start; see " + self.log.name)
             time.sleep(0.25)
+
+    def halt(self):
+        """Stops the node (as an operator or a crash-restart would), keeping its data for
+        `start`."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
 
     def stop(self):
         if self.proc.poll() is None:

@@ -32,10 +32,13 @@ fn handle(req: Request) -> Response {
             .collect(),
         body: req.into_body(),
     };
+    // `ping` and `__lbheartbeat__` say the service runs, whatever its store does.
+    let needs_no_store = api_req.method == "GET" && (api_req.path.ends_with("/v1/ping") || api_req.path.ends_with("/__lbheartbeat__"));
     let resp = match (SpinKeyValue::open_default(), service_config(env!("CARGO_PKG_VERSION"))) {
         (Ok(kv), Ok(config)) => match ensure_layout(&kv) {
             Ok(()) => Service::new(&kv, &SystemClock, &config).with_http(&SpinHttp).handle(&api_req),
-            Err(e) => unavailable(&e),
+            Err(_) if needs_no_store => Service::new(&kv, &SystemClock, &config).handle(&api_req),
+            Err(e) => unavailable(&format!("the key-value store is not ready: {e}")),
         },
         (Err(e), _) => server_error(&format!("key-value store unavailable: {e}")),
         (_, Err(e)) => server_error(&format!("misconfigured deployment: {e}")),

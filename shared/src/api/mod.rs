@@ -129,8 +129,13 @@ impl Call {
 }
 
 impl From<StorageError> for ApiError {
+    /// The store failing is a dependency's outage (503, which clients retry); a record
+    /// that does not decode is the service's fault (500).
     fn from(e: StorageError) -> Self {
-        ApiError::new(ErrorCode::InternalServerError, e.to_string())
+        match e {
+            StorageError::Store(e) => ApiError::new(ErrorCode::ServiceUnavailable, format!("the key-value store failed: {e}")),
+            other => ApiError::new(ErrorCode::InternalServerError, other.to_string()),
+        }
     }
 }
 
@@ -372,7 +377,12 @@ impl<'a> Service<'a> {
     fn dispatch(&self, call: &Call) -> Result<Value, ApiError> {
         match call.endpoint.name {
             "ping" => Ok(json!({"alive": true, "uptime": 0})),
-            "lbheartbeat" | "heartbeat" => Ok(json!({})),
+            "lbheartbeat" => Ok(json!({})),
+            // Healthy only if the key-value store answers.
+            "heartbeat" => {
+                self.kv.get(crate::layout::VERSION_KEY).map_err(StorageError::from)?;
+                Ok(json!({}))
+            }
             "version" => Ok(json!({"source": "taskhooks", "version": self.config.version, "commit": "", "build": ""})),
             name if name.starts_with("x-") => self.extension(call),
             name if call.endpoint.service == "auth" => self.auth_method(name, call),

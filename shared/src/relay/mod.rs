@@ -335,9 +335,30 @@ impl Relay<'_> {
         Ok(())
     }
 
+    /// One run (see `run_once`), whose outcome is recorded for the hooks' Pulse status:
+    /// a broker or Queue outage is visible there, not only in the relay's log.
+    pub fn run(&self, budget: chrono::Duration) -> Result<RelayReport, RelayError> {
+        let result = self.run_once(budget);
+        let outcome = match &result {
+            Ok(report) if report.busy => None,
+            Ok(report) => Some(status::RunOutcome {
+                time: crate::render::iso_time(self.clock.now()),
+                ok: report.errors.is_empty() && report.retrying == 0,
+                errors: report.errors.iter().chain(&report.queue_errors).take(5).cloned().collect(),
+                retrying: report.retrying,
+            }),
+            Err(e) => Some(status::RunOutcome { time: crate::render::iso_time(self.clock.now()), ok: false, errors: vec![e.to_string()], retrying: 0 }),
+        };
+        if let Some(outcome) = outcome {
+            // Best effort: with the store down too there is nowhere to say it.
+            let _ = status::record_run(self.store.kv, &outcome);
+        }
+        result
+    }
+
     /// One run: reconcile, then drain every hook's queue, within `budget`; nothing if
     /// another relay is running (see `Lease`).
-    pub fn run(&self, budget: chrono::Duration) -> Result<RelayReport, RelayError> {
+    fn run_once(&self, budget: chrono::Duration) -> Result<RelayReport, RelayError> {
         let until = self.clock.now() + budget;
         let mut report = RelayReport::default();
         let Some(lease) = Lease::acquire(self)? else {
