@@ -365,3 +365,46 @@ def requests_get(url):
             return r.status, json.loads(r.read() or b"{}")
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read() or b"{}")
+
+
+def test_redis_restarted_during_a_relay_run_fires_each_message_once(persistent_redis, rabbit):
+    config = persistent_redis.config()
+    args = ("--runtime-config-file", config)
+    env = pulse_env(rabbit)
+    host = RunningHost(env, extra_args=args)
+    try:
+        options = {"rootUrl": host.root_url, "maxRetries": 0, "credentials": {"clientId": ROOT_CLIENT_ID, "accessToken": ROOT_ACCESS_TOKEN}}
+        taskcluster.Auth(options).createRole("hook-id:redis-relay/*", {"description": "", "scopes": ROLE_SCOPES})
+        hooks = taskcluster.Hooks(options)
+        taskhooks = Taskhooks(options)
+        rabbit.api.declare_exchange(PUSH)
+        hooks.createHook("redis-relay", "messages", hook_body(bindings=[{"exchange": PUSH, "routingKeyPattern": "redis-relay.#"}]))
+        taskhooks.relay()
+        tasks_before = persistent_redis.count("task/*")
+        count = 300
+        for n in range(count):
+            rabbit.api.publish(PUSH, f"redis-relay.{n}", {"n": n})
+        relay = cron(host, "relay", env=env, args=args)
+        deadline = time.time() + 60
+        while persistent_redis.count("fire/redis-relay/*") < 30 and time.time() < deadline and relay.poll() is None:
+            time.sleep(0.005)
+        persistent_redis.kill()
+        code, out = finished(relay)
+        persistent_redis.start()
+        fired_before = persistent_redis.count("fire/redis-relay/*")
+        print(f"redis outage: Redis killed after {fired_before} of {count} messages fired (relay exit {code})")
+        assert fired_before < count, out
+        # The killed run may still hold the relay lease (10 s): later runs wait it out.
+        for _ in range(40):
+            code, out = finished(cron(host, "relay", env=env, args=args))
+            if "holds the lease" not in out and not rabbit.api.peek(queue_of("redis-relay", "messages"), 1):
+                break
+            time.sleep(1)
+        fires = all_fires(hooks, "redis-relay", "messages")
+        task_ids = [f["taskId"] for f in fires]
+        assert len(task_ids) == count and len(set(task_ids)) == count, f"{len(task_ids)} fires, {len(set(task_ids))} distinct, for {count} messages"
+        assert persistent_redis.count("task/*") - tasks_before == count, "each message's task exactly once"
+        print(f"redis outage: {len(set(task_ids))} tasks for {count} messages")
+    finally:
+        host.stop()
+
