@@ -92,7 +92,9 @@ pub fn normalize_task(task: &Map<String, Value>) -> Result<Map<String, Value>, Q
     }
     let deadline = parse_time(&t, "deadline")?;
     let expires = match t.get("expires") {
-        None => deadline + Duration::days(365),
+        // Checked: `deadline` is the caller's (RFC 3339 keeps it far from chrono's end,
+        // but an overflow here would be a panic).
+        None => deadline.checked_add_signed(Duration::days(365)).ok_or_else(|| QueueRefusal::input("deadline is out of range"))?,
         Some(_) => parse_time(&t, "expires")?,
     };
     t.insert("expires".into(), json!(iso_time(expires)));
