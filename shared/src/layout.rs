@@ -31,7 +31,7 @@
 //! | `pulse/seen/<g>/<h>/<identity>` | `pending:<ms>:<fire seq>` or `done:<ms>:<fire seq>`: a message handled | `expiry/<day>` |
 //! | `relay/lease` | `free`, or `<owner> <until ms>` | fixed; CAS |
 //! | `relay/last-run` | the last relay run's outcome: when, whether the broker and the Queue answered | relay |
-//! | `notified/<g>/<h>` | ms of the last failure report | CAS |
+//! | `notified/<g>/<h>` | ms of the last delivered failure report, and a sender's lease while one is sending (`<ms>` or `<ms> sending <until ms>`) | CAS |
 //! | `expiryseq/<day>` | counter: entries in the day's expiry bucket | `increment` |
 //! | `expiry/<day>/<n>` | one thing that may go that day (a fire, a task with its group entry, a marker) | `expiryseq/<day>` |
 //! | `expiry/cursor` | first day the daily pass has not pruned | daily pass |
