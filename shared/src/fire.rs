@@ -185,12 +185,21 @@ pub fn fire(
         task_state: "unknown".into(),
         error: String::new(),
     };
-    let (seq, stopped) = match options.record_at {
-        Some(seq) => {
-            let earlier = store.fire_record(g, h, seq)?.filter(|f| f.task_id == task_id).and_then(|f| stopped_attempts(&f.error));
-            (seq, earlier.unwrap_or(0))
+    let (seq, previous) = match options.record_at {
+        Some(seq) => (seq, store.fire_record(g, h, seq)?),
+        None => (store.next_fire_seq(g, h)?, None),
+    };
+    let stopped = previous.as_ref().filter(|f| f.task_id == task_id).and_then(|f| stopped_attempts(&f.error)).unwrap_or(0);
+    // A record rewritten by a retry keeps the expiry scheduled for it, unless the retry is
+    // on a later day (the day's bucket would find the record too young and keep it for
+    // ever): one expiry entry per record and day, however often the fire is retried.
+    let expiry_scheduled = previous.as_ref().is_some_and(|f| f.task_create_time.get(..10) == Some(&record.task_create_time[..10]));
+    let first_write = |record: &LastFire| -> Result<(), StorageError> {
+        if expiry_scheduled {
+            store.write_fire_record(record, seq)
+        } else {
+            store.record_fire(record, now.timestamp_millis(), Some(seq)).map(|_| ())
         }
-        None => (store.next_fire_seq(g, h)?, 0),
     };
     let outcome = if stopped >= MAX_STOPPED_ATTEMPTS {
         FireOutcome::RenderFailed(format!(
@@ -198,7 +207,7 @@ pub fn fire(
         ))
     } else {
         record.error = unfinished(stopped + 1);
-        store.record_fire(&record, now.timestamp_millis(), Some(seq))?;
+        first_write(&record)?;
         match render(hook, ctx, task_id, now, options) {
             Err(failed) => failed,
             Ok(None) => {
@@ -223,7 +232,7 @@ pub fn fire(
         FireOutcome::Declined => unreachable!("returned above"),
     };
     if stopped >= MAX_STOPPED_ATTEMPTS {
-        store.record_fire(&record, now.timestamp_millis(), Some(seq))?;
+        first_write(&record)?;
     } else {
         store.write_fire_record(&record, seq)?;
     }

@@ -111,6 +111,7 @@ pub fn report_failure(kv: &dyn KeyValue, http: &dyn HttpClient, channel: &Failur
     let key = crate::layout::notified(&report.hook_group_id, &report.hook_id);
     let at = report.time.timestamp_millis();
     let quiet = Duration::hours(QUIET_HOURS).num_milliseconds();
+    let lease = at.saturating_add(SENDING_LEASE_MS);
     let claimed = crate::cas::update(kv, &key, |current| {
         let state = Notified::parse(current);
         let recently_told = state.delivered.is_some_and(|ms| at.saturating_sub(ms) < quiet);
@@ -118,18 +119,23 @@ pub fn report_failure(kv: &dyn KeyValue, http: &dyn HttpClient, channel: &Failur
         if recently_told || being_sent {
             return (None, false);
         }
-        (Some(Notified { sending_until: Some(at.saturating_add(SENDING_LEASE_MS)), ..state }.encode()), true)
+        (Some(Notified { sending_until: Some(lease), ..state }.encode()), true)
     })
     .map_err(|e| e.to_string())?;
     if !claimed {
         return Ok(false);
     }
     let sent = send(http, channel, report);
-    // Delivered: the window starts now. Not delivered: the lease goes, the window stays open.
+    // Delivered: the window starts now (never earlier than a delivery recorded since).
+    // The lease is cleared only if it is still this sender's: one that outlived it must
+    // not end the next sender's.
     let delivered = sent.is_ok();
     crate::cas::update(kv, &key, |current| {
         let state = Notified::parse(current);
-        let next = Notified { delivered: if delivered { Some(at) } else { state.delivered }, sending_until: None };
+        let next = Notified {
+            delivered: if delivered { state.delivered.max(Some(at)) } else { state.delivered },
+            sending_until: state.sending_until.filter(|until| *until != lease),
+        };
         (Some(next.encode()), ())
     })
     .map_err(|e| e.to_string())?;

@@ -173,6 +173,7 @@ fn tick_slot(
     // last, so a fire that stops the component cannot keep the others from firing.
     due.sort_by_key(|(_, _, _, _, earlier)| earlier.is_some());
     let mut advanced = Vec::new();
+    let mut moved_on = 0;
     let mut retrying = Vec::new();
     for (entry, at_ms, hook, next, earlier) in due {
         report.due += 1;
@@ -205,7 +206,14 @@ fn tick_slot(
         }
         let moved = advance(hook.clone(), now)?;
         advanced.push((entry, at_ms, hook, moved));
+        // Moved on in chunks: a tick stopped partway (a crash, the platform's time limit)
+        // keeps what it did, and the next one does not redo the whole slot.
+        if advanced.len() - moved_on >= MOVE_CHUNK {
+            move_on(store, key, now, &advanced[moved_on..])?;
+            moved_on = advanced.len();
+        }
     }
+    move_on(store, key, now, &advanced[moved_on..])?;
     // A hook kept due waits in the slot of the current hour, which the next tick reads.
     let current = layout::due_slot(hour_of(now));
     if current != key && !retrying.is_empty() {
@@ -216,13 +224,6 @@ fn tick_slot(
             }
         })?;
         stale.extend(retrying.iter().map(|(entry, ms)| (entry.clone(), *ms, None)));
-    }
-    // The new slots' entries first, then the hooks, then this slot: a crash between
-    // leaves every hook due or indexed where it moved.
-    index_many(kv, advanced.iter().map(|(_, _, _, moved)| moved).filter(|m| slot_of(parse_date(m).unwrap_or(now), None) != key))?;
-    for (_, _, fired, moved) in &advanced {
-        store_unless_changed(store, fired, moved)?;
-        kv.delete(&layout::scheduled_fire(&fired.definition.hook_group_id, &fired.definition.hook_id))?;
     }
     for (entry, at_ms, _, moved) in &advanced {
         let next = parse_date(moved).map(|d| d.timestamp_millis());
@@ -240,6 +241,22 @@ fn tick_slot(
                 }
             }
         })?;
+    }
+    Ok(())
+}
+
+/// How many fired hooks a tick moves on at once.
+const MOVE_CHUNK: usize = 25;
+
+/// Fired hooks moved on: the new slots' entries first, then the hooks, then their attempt
+/// markers (this slot's own entries are updated at the end of the slot): a crash between
+/// leaves every hook due or indexed where it moved.
+fn move_on(store: &Store<'_>, key: &str, now: DateTime<Utc>, fired: &[(String, i64, HookRecord, HookRecord)]) -> Result<(), StorageError> {
+    let kv = store.kv;
+    index_many(kv, fired.iter().map(|(_, _, _, moved)| moved).filter(|m| slot_of(parse_date(m).unwrap_or(now), None) != key))?;
+    for (_, _, hook, moved) in fired {
+        store_unless_changed(store, hook, moved)?;
+        kv.delete(&layout::scheduled_fire(&hook.definition.hook_group_id, &hook.definition.hook_id))?;
     }
     Ok(())
 }
@@ -535,6 +552,9 @@ mod tests {
         assert_eq!((r.due, r.retrying), (2, 2));
         assert_eq!(w.hook("h").next_task_id, first.next_task_id, "still due with the same nextTaskId");
         assert_eq!(w.fires("h").len(), 1, "each retry replaces the attempt's record: {:?}", w.fires("h"));
+        let year_on = crate::expiry::day_of("2027-11-24T13:00:00Z".parse().unwrap()); // a year on, the day after
+        let entries = crate::expiry::bucket(&w.kv, &year_on).unwrap();
+        assert_eq!(entries.len(), 2, "one expiry entry per hook's record, not per retry: {entries:?}");
         assert!(w.fires("h")[0].error.contains("connection refused"));
         // Still failing at 14:05: the hooks wait in the current hour's slot.
         assert_eq!(w.tick_failing("2026-11-23T14:05:00Z", unavailable()).retrying, 2);
@@ -594,5 +614,29 @@ mod tests {
         assert_eq!(w.tick("2026-11-23T14:05:00Z"), report(2, 2));
         assert_eq!(w.fires("a-poison")[0].result, crate::model::FireResult::Success);
         assert_eq!(w.fires("a-poison").len(), 2, "the retry replaced the stopped attempt's record");
+    }
+
+    #[test]
+    fn a_tick_stopped_partway_keeps_the_hooks_it_moved_on() {
+        let w = World::new();
+        for i in 0..40 {
+            w.create(&format!("h{i:02}"), &["0 0 * * * *"], "2026-11-23T12:10:00Z");
+        }
+        // A queue that stops the tick (as the platform would) at its 30th create.
+        struct Stopping<'a>(EmbeddedTaskQueue<'a>, std::cell::Cell<usize>);
+        impl TaskQueue for Stopping<'_> {
+            fn create_task(&self, id: &str, task: &serde_json::Map<String, serde_json::Value>, role: &str, now: DateTime<Utc>) -> Result<(), crate::fire::QueueError> {
+                self.1.set(self.1.get() + 1);
+                assert!(self.1.get() < 30, "stopped");
+                self.0.create_task(id, task, role, now)
+            }
+        }
+        let queue = Stopping(EmbeddedTaskQueue { queue: EmbeddedQueue { kv: &w.kv }, roles: &w.roles }, Default::default());
+        let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tick(&w.store(), &queue, "2026-11-23T13:05:00Z".parse().unwrap())));
+        assert!(stopped.is_err());
+        let moved = (0..40).filter(|i| w.hook(&format!("h{i:02}")).next_scheduled_date == "2026-11-23T14:00:00.000Z").count();
+        assert_eq!(moved, MOVE_CHUNK, "the first chunk was moved on before the stop");
+        assert_eq!(w.tick("2026-11-23T13:06:00Z"), report(40 - MOVE_CHUNK, 40 - MOVE_CHUNK), "the next tick does the rest only");
+        assert_eq!(w.tasks().len(), 40, "each once");
     }
 }

@@ -438,7 +438,7 @@ pub fn check_role_set(roles: &[Role]) -> Result<(), ScopeError> {
                     if scope[at + 4..].contains("<..>") {
                         return Err(ScopeError::InvalidRoles(format!("parameterized scope '{scope}' contains multiple '<..>'")));
                     }
-                    if scope[..at].ends_with('*') {
+                    if scope[..at].ends_with('*') && at + 4 == scope.len() {
                         return Err(ScopeError::InvalidRoles(format!(
                             "parameterized scope '{scope}' ends with '*<..>' which implies an ambiguous kleene"
                         )));
@@ -513,6 +513,7 @@ mod tests {
         assert!(check_role_set(&[role("admin", &["*"])]).is_err(), "`*` assumes every role, itself included, as upstream finds");
         assert!(check_role_set(&[role("a*", &["x<..>y<..>"])]).unwrap_err().to_string().contains("multiple '<..>'"));
         assert!(check_role_set(&[role("a*", &["x*<..>"])]).unwrap_err().to_string().contains("ambiguous kleene"));
+        assert_eq!(check_role_set(&[role("a*", &["x*<..>y"])]), Ok(()), "only a trailing `*<..>` is ambiguous, as upstream");
         // What real deployments have: chains, parameters into other roles, non-role stars.
         let fine = [
             role("hook-id:proj/*", &["assume:project:proj:hooks", "queue:route:index.proj.<..>.*"]),

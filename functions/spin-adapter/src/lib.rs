@@ -97,6 +97,10 @@ impl taskhooks_shared::remote_queue::HttpClient for SpinHttp {
 
     fn send_within(&self, method: &str, url: &str, headers: &[(String, String)], body: &[u8], timeout: std::time::Duration) -> Result<(u16, Vec<u8>), String> {
         use spin_sdk::wit::wasi::http0_2_0::{outgoing_handler, types};
+        // The platform's timeouts bound each phase (and each chunk of the answer); the
+        // deadline bounds the whole exchange, so an answer trickling in cannot outlast it.
+        let deadline = std::time::Instant::now() + timeout;
+        let late = || format!("no complete answer from {url} within {} ms", timeout.as_millis());
         let fields = types::Fields::new();
         for (k, v) in headers {
             fields.append(k, &v.as_bytes().to_vec()).map_err(|e| format!("header {k}: {e:?}"))?;
@@ -127,6 +131,9 @@ impl taskhooks_shared::remote_queue::HttpClient for SpinHttp {
             let stream = outgoing.write().map_err(|()| "request body stream unavailable".to_string())?;
             for chunk in body.chunks(4096) {
                 stream.blocking_write_and_flush(chunk).map_err(|e| format!("sending the body: {e:?}"))?;
+                if std::time::Instant::now() > deadline {
+                    return Err(late());
+                }
             }
         }
         types::OutgoingBody::finish(outgoing, None).map_err(|e| format!("{e:?}"))?;
@@ -147,6 +154,9 @@ impl taskhooks_shared::remote_queue::HttpClient for SpinHttp {
                     Ok(chunk) => answer.extend_from_slice(&chunk),
                     Err(wasi::io::streams::StreamError::Closed) => break,
                     Err(e) => return Err(format!("reading the answer: {e:?}")),
+                }
+                if std::time::Instant::now() > deadline {
+                    return Err(late());
                 }
                 if answer.len() > MAX_RESPONSE_BYTES {
                     return Err(format!("the answer from {url} is larger than {MAX_RESPONSE_BYTES} bytes"));
@@ -186,7 +196,10 @@ pub fn service_config(version: &str) -> Result<taskhooks_shared::api::ServiceCon
         (Some(root_url), Some(client_id), Some(access_token)) => {
             let request_timeout = match variable("taskcluster_timeout_seconds") {
                 None => RemoteTaskQueue::DEFAULT_BUDGET,
-                Some(s) => std::time::Duration::from_secs(s.parse().map_err(|_| format!("`taskcluster_timeout_seconds` is not a number of seconds: {s:?}"))?),
+                Some(s) => match s.parse::<u64>() {
+                    Ok(n) if n > 0 => std::time::Duration::from_secs(n),
+                    _ => return Err(format!("`taskcluster_timeout_seconds` must be a whole number of seconds, at least 1 (got {s:?})")),
+                },
             };
             Some(TaskclusterCredentials { root_url, client_id, access_token, request_timeout })
         }
