@@ -43,6 +43,9 @@ use std::collections::{BTreeSet, HashSet};
 /// Messages read per management API call: large enough to amortise the HTTP round
 /// trip, small enough that a crash redelivers little.
 pub const DEFAULT_BATCH: usize = 200;
+
+/// Hooks whose errors one run records for their Pulse status.
+const MAX_HOOK_ERRORS: usize = 1_000;
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
     #[error(transparent)]
@@ -90,6 +93,13 @@ pub struct RelayReport {
     pub retrying: usize,
     /// What the Queue answered them (the first few).
     pub queue_errors: Vec<String>,
+    /// The first error of each hook that had one (its `hook_ref`), for that hook's Pulse
+    /// status only: a hook's owner sees the run's outcome for their hook, not others'.
+    #[serde(skip)]
+    pub hook_errors: std::collections::BTreeMap<String, String>,
+    /// Errors of the run as a whole, shown on every hook's status.
+    #[serde(skip)]
+    pub run_errors: Vec<String>,
     /// Messages that a take removed without the peek having shown them (the queue head
     /// moved under a concurrent relay), handled at once.
     pub out_of_order: usize,
@@ -102,6 +112,15 @@ pub struct RelayReport {
 }
 
 impl RelayReport {
+    /// A problem with one hook's queue or messages: in the run's errors (the log, the
+    /// nudge's answer) and on that hook's status.
+    fn hook_error(&mut self, g: &str, h: &str, error: String) {
+        self.errors.push(format!("{g}/{h}: {error}"));
+        if self.hook_errors.len() < MAX_HOOK_ERRORS {
+            self.hook_errors.entry(crate::layout::hook_ref(g, h)).or_insert(error);
+        }
+    }
+
     fn count(&mut self, hook: Option<&HookRecord>, task_id: &str, outcome: &MessageOutcome, now: DateTime<Utc>) {
         match outcome {
             MessageOutcome::Fired(FireOutcome::Created { .. }) => self.fired += 1,
@@ -230,7 +249,7 @@ impl Relay<'_> {
             wanted.insert(queue.clone());
             match sync_hook(self.store, self.mq, self.clock.now(), &hook, existing.contains(&queue), report) {
                 Ok(()) => to_drain.push((g, h)),
-                Err(e) => report.errors.push(format!("{g}/{h}: {e}")),
+                Err(e) => report.hook_error(&g, &h, e.to_string()),
             }
         }
         for queue in existing.difference(&wanted) {
@@ -249,7 +268,7 @@ impl Relay<'_> {
                 None => forget_hook(self.store, self.mq, g, h).map(|()| report.deleted += 1),
             };
             if let Err(e) = result {
-                report.errors.push(format!("{queue}: {e}"));
+                report.hook_error(g, h, e.to_string());
             }
         }
         report.queues = to_drain.len();
@@ -268,6 +287,9 @@ impl Relay<'_> {
                 if let Some(error) = fired.error() {
                     if report.queue_errors.len() < 10 {
                         report.queue_errors.push(format!("{g}/{h}: {error}"));
+                    }
+                    if report.hook_errors.len() < MAX_HOOK_ERRORS {
+                        report.hook_errors.entry(crate::layout::hook_ref(g, h)).or_insert(error);
                     }
                 }
                 return Ok(false);
@@ -321,7 +343,7 @@ impl Relay<'_> {
                     // Taken but not fired: back into the queue rather than lost.
                     for m in &unseen {
                         if let Err(requeue) = self.mq.requeue(&queue, m) {
-                            report.errors.push(format!("{g}/{h}: a taken message could not be requeued: {requeue}"));
+                            report.hook_error(g, h, format!("a taken message could not be requeued: {requeue}"));
                         }
                     }
                     return handled.map(|_| ()).map_err(Into::into);
@@ -343,11 +365,10 @@ impl Relay<'_> {
             Ok(report) if report.busy => None,
             Ok(report) => Some(status::RunOutcome {
                 time: crate::render::iso_time(self.clock.now()),
-                ok: report.errors.is_empty() && report.retrying == 0,
-                errors: report.errors.iter().chain(&report.queue_errors).take(5).cloned().collect(),
-                retrying: report.retrying,
+                errors: report.run_errors.clone(),
+                hooks: report.hook_errors.clone(),
             }),
-            Err(e) => Some(status::RunOutcome { time: crate::render::iso_time(self.clock.now()), ok: false, errors: vec![e.to_string()], retrying: 0 }),
+            Err(e) => Some(status::RunOutcome { time: crate::render::iso_time(self.clock.now()), errors: vec![e.to_string()], hooks: Default::default() }),
         };
         if let Some(outcome) = outcome {
             // Best effort: with the store down too there is nowhere to say it.
@@ -367,11 +388,13 @@ impl Relay<'_> {
         };
         for (g, h) in self.reconcile(&mut report)? {
             if !lease.renew(self)? {
-                report.errors.push("the relay lease was lost to another relay; stopping".into());
+                let lost = "the relay lease was lost to another relay; stopping".to_string();
+                report.errors.push(lost.clone());
+                report.run_errors.push(lost);
                 break;
             }
             if let Err(e) = self.drain(&lease, &g, &h, until, &mut report) {
-                report.errors.push(format!("{g}/{h}: {e}"));
+                report.hook_error(&g, &h, e.to_string());
             }
         }
         lease.release(self)?;

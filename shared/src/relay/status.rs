@@ -33,29 +33,32 @@ pub struct Discards {
 }
 
 
-/// How the last relay run went, for every hook's owner to see.
+/// How the last relay run went, as stored: what failed for the run as a whole (the
+/// broker unreachable, the lease lost) and for each hook (its queue on the broker, the
+/// Queue refusing or not answering its fire). Each hook's status shows the first and its
+/// own, never another hook's.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunOutcome {
     pub time: String,
-    /// The broker and the Queue answered everything.
-    pub ok: bool,
-    /// What failed (the first few): the broker unreachable, a hook's queue, the Queue.
     pub errors: Vec<String>,
-    /// Messages left in their queues because the Queue did not take their fires.
-    pub retrying: usize,
+    /// `hook_ref` -> the hook's first error in the run.
+    pub hooks: std::collections::BTreeMap<String, String>,
 }
 
 pub(super) fn record_run(kv: &dyn KeyValue, outcome: &RunOutcome) -> Result<(), StorageError> {
     Ok(kv.set(layout::RELAY_LAST_RUN, &serde_json::to_vec(outcome).expect("serialises"))?)
 }
 
-/// The hook's Pulse state, with the last relay run's outcome (`lastRelayRun`).
+/// The hook's Pulse state, with the last relay run's outcome for it (`lastRelayRun`:
+/// `{time, ok, errors}`).
 pub fn pulse_status(kv: &dyn KeyValue, g: &str, h: &str) -> Result<Value, StorageError> {
     let mut status: Value = cas::read_json::<Option<Value>>(kv, &layout::pulse_bindings(g, h))?.unwrap_or_else(|| serde_json::json!({"bindings": []}));
     status["discarded"] = cas::read_json::<Option<Value>>(kv, &layout::pulse_discards(g, h))?.unwrap_or_else(|| serde_json::json!({"count": 0}));
-    if let Some(run) = cas::read_json_opt::<Value>(kv, layout::RELAY_LAST_RUN)? {
-        status["lastRelayRun"] = run;
+    if let Some(run) = cas::read_json_opt::<RunOutcome>(kv, layout::RELAY_LAST_RUN)? {
+        let mut errors = run.errors;
+        errors.extend(run.hooks.get(&layout::hook_ref(g, h)).cloned());
+        status["lastRelayRun"] = serde_json::json!({"time": run.time, "ok": errors.is_empty(), "errors": errors});
     }
     Ok(status)
 }
