@@ -182,11 +182,16 @@ impl Service<'_> {
                 let mut would_be: Vec<Role> = store.roles()?.into_iter().filter(|r| r.role_id != role_id).map(|r| Role { role_id: r.role_id, scopes: r.scopes }).collect();
                 would_be.push(Role { role_id: role_id.to_string(), scopes: scopes.clone() });
                 crate::scopes::check_role_set(&would_be).map_err(|e| ApiError::new(ErrorCode::InputError, e.to_string()))?;
+                // What this write replaces, to undo it (below).
+                let mut undo: Option<Option<RoleRecord>> = None;
                 let role = if name == "createRole" {
                     let role = RoleRecord { role_id: role_id.to_string(), scopes: scopes.clone(), description: req.description.clone(), created: now.clone(), last_modified: now };
                     // Of concurrent creators exactly one creates it; the others compare.
                     match store.create_role(&role)? {
-                        Claimed::Created => role,
+                        Claimed::Created => {
+                            undo = Some(None);
+                            role
+                        }
                         Claimed::Exists(existing) => {
                             let existing = existing.ok_or_else(|| ApiError::new(ErrorCode::RequestConflict, format!("role `{role_id}` is being created")))?;
                             if existing.scopes != scopes || existing.description != req.description {
@@ -196,17 +201,39 @@ impl Service<'_> {
                         }
                     }
                 } else {
-                    store
+                    let mut before = None;
+                    let updated = store
                         .update_role(role_id, |r| {
+                            before = Some(r.clone());
                             r.scopes.clone_from(&scopes);
                             r.description.clone_from(&req.description);
                             r.last_modified.clone_from(&now);
                         })?
-                        .ok_or_else(no_role)?
+                        .ok_or_else(no_role)?;
+                    undo = Some(before);
+                    updated
                 };
                 let roles = store.roles()?;
-                let now_roles = Roles::new(roles.iter().map(|r| Role { role_id: r.role_id.clone(), scopes: r.scopes.clone() }).collect());
-                Self::role_json(&role, &now_roles)
+                let now_roles: Vec<Role> = roles.iter().map(|r| Role { role_id: r.role_id.clone(), scopes: r.scopes.clone() }).collect();
+                // Checked again with the roles as they are now: two writes at once, each
+                // fine alone, can make a cycle together. The later check sees both, and
+                // its write is undone.
+                if let (Err(e), Some(undo)) = (crate::scopes::check_role_set(&now_roles), undo) {
+                    match undo {
+                        None => {
+                            store.delete_role(role_id)?;
+                        }
+                        Some(before) => {
+                            store.update_role(role_id, |r| {
+                                r.scopes.clone_from(&before.scopes);
+                                r.description.clone_from(&before.description);
+                                r.last_modified.clone_from(&before.last_modified);
+                            })?;
+                        }
+                    }
+                    return Err(ApiError::new(ErrorCode::InputError, e.to_string()));
+                }
+                Self::role_json(&role, &Roles::new(now_roles))
             }
             "deleteRole" => {
                 store.delete_role(role_id)?;

@@ -841,3 +841,38 @@ fn abuse_cases_answer_clear_errors_and_store_nothing() {
     let r = w.anon("POST", "/api/taskhooks/v1/schedule-preview", json!({"schedule": ["0 0 * * * *"], "count": 1000}));
     assert_eq!(r.status, 400, "{:?}", r.body_json());
 }
+
+#[test]
+fn two_role_writes_that_make_a_cycle_together_are_not_both_kept() {
+    let w = World::new();
+    // The shared documents exist, as in every store (compare-and-swap from absent is
+    // unconditional on Spin's SQLite).
+    crate::layout::ensure(&w.kv, &|_| {}).unwrap();
+    // While createRole `b` (assume:a) claims its index entry, another writer creates `a`
+    // (assume:b): each alone is fine, together they are a cycle.
+    let racer = serde_json::to_vec(&crate::store::RoleRecord {
+        role_id: "a".into(),
+        scopes: vec!["assume:b".into()],
+        description: String::new(),
+        created: NOW.into(),
+        last_modified: NOW.into(),
+    })
+    .unwrap();
+    let mut raced = false;
+    *w.kv.between_read_and_swap.lock().unwrap() = Some(Box::new(move |data, key| {
+        if key == crate::layout::ROLE_INDEX && !raced {
+            raced = true;
+            let mut index: BTreeMap<String, String> = data.get(key).map(|v| serde_json::from_slice(v).unwrap()).unwrap_or_default();
+            index.insert("a".into(), "racer".into());
+            data.insert(key.to_string(), serde_json::to_vec(&index).unwrap());
+            data.insert(crate::layout::role("a"), racer.clone());
+        }
+    }));
+    let r = w.root("PUT", "/api/auth/v1/roles/b", json!({"description": "", "scopes": ["assume:a"]}));
+    *w.kv.between_read_and_swap.lock().unwrap() = None;
+    assert_eq!(r.status, 400, "{:?}", r.body_json());
+    assert!(r.body_json()["message"].as_str().unwrap().contains("dependency cycles"));
+    assert_eq!(w.root("GET", "/api/auth/v1/roles/b", Value::Null).status, 404, "the later write was undone");
+    assert_eq!(w.root("GET", "/api/auth/v1/roles/a", Value::Null).status, 200);
+    assert_eq!(w.anon("POST", "/api/auth/v1/scopes/expand", json!({"scopes": ["assume:a"]})).status, 200, "expansion works again");
+}
