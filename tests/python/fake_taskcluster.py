@@ -36,6 +36,7 @@ class FakeQueue:
         self.mode = None  # None (healthy), "503", "hang", "reset"
         self.fail_until = None  # monotonic time the failure ends, or None: until recover()
         self.hang_seconds = 6
+        self.poison = None  # a string: tasks whose definition contains it get a 500, always
         self.lock = threading.Lock()
         fake = self
 
@@ -136,6 +137,8 @@ class FakeQueue:
                 with fake.lock:
                     fake.received.append(record)
                     status, answer = fake.script.pop(0) if fake.script else (200, None)
+                    if fake.poison and fake.poison in json.dumps(record["task"]):
+                        status, answer = 500, {"code": "InternalServerError", "message": "this task always fails"}
                 if not record["valid_signature"]:
                     status, answer = 401, {"code": "AuthenticationFailed", "message": record.get("error", "")}
                 elif status == 200:

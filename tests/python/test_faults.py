@@ -197,6 +197,33 @@ def test_pulse_messages_wait_in_their_queue_while_the_queue_is_down(fake, rabbit
         host.stop()
 
 
+def test_a_message_the_queue_always_fails_does_not_hold_back_other_hooks(fake, rabbit):
+    env = {**remote_env(fake), **pulse_env(rabbit)}
+    host = RunningHost(env)
+    try:
+        options = {"rootUrl": host.root_url, "maxRetries": 0, "credentials": {"clientId": ADMIN, "accessToken": USERS[ADMIN][0]}}
+        hooks = taskcluster.Hooks(options)
+        taskhooks = Taskhooks(options)
+        rabbit.api.declare_exchange(PUSH)
+        for name in ["poisoned", "healthy"]:
+            hooks.createHook("stuck", name, hook_body(bindings=[{"exchange": PUSH, "routingKeyPattern": f"{name}.#"}]))
+        taskhooks.relay()
+        rabbit.api.publish(PUSH, "poisoned.0", {"n": 0, "poison": "always-500"})
+        for n in range(10):
+            rabbit.api.publish(PUSH, f"healthy.{n}", {"n": n})
+        fake.poison = "always-500"
+        # Whichever hook the first run drains first, by the second run the healthy one
+        # has gone first: a hook that failed in the last run is drained last.
+        taskhooks.relay()
+        taskhooks.relay()
+        assert len(all_fires(hooks, "stuck", "healthy")) == 10
+        assert len(rabbit.api.peek(queue_of("stuck", "poisoned"))) == 1, "still queued, retried by every run"
+        assert taskhooks.pulseStatus("stuck", "poisoned")["lastRelayRun"]["ok"] is False
+    finally:
+        fake.poison = None
+        host.stop()
+
+
 # --- RabbitMQ -----------------------------------------------------------------------------------
 
 

@@ -386,7 +386,13 @@ impl Relay<'_> {
             report.busy = true;
             return Ok(report);
         };
-        for (g, h) in self.reconcile(&mut report)? {
+        let mut to_drain = self.reconcile(&mut report)?;
+        // Hooks that failed in the last run go last, so that one whose messages the Queue
+        // keeps failing (which makes the rest of a run skip the Queue) cannot hold back
+        // the others.
+        let failed_before = status::last_run(self.store.kv)?.map(|run| run.hooks).unwrap_or_default();
+        to_drain.sort_by_key(|(g, h)| failed_before.contains_key(&crate::layout::hook_ref(g, h)));
+        for (g, h) in to_drain {
             if !lease.renew(self)? {
                 let lost = "the relay lease was lost to another relay; stopping".to_string();
                 report.errors.push(lost.clone());

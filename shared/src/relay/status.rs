@@ -46,6 +46,10 @@ pub struct RunOutcome {
     pub hooks: std::collections::BTreeMap<String, String>,
 }
 
+pub(super) fn last_run(kv: &dyn KeyValue) -> Result<Option<RunOutcome>, StorageError> {
+    cas::read_json_opt(kv, layout::RELAY_LAST_RUN)
+}
+
 pub(super) fn record_run(kv: &dyn KeyValue, outcome: &RunOutcome) -> Result<(), StorageError> {
     Ok(kv.set(layout::RELAY_LAST_RUN, &serde_json::to_vec(outcome).expect("serialises"))?)
 }
@@ -55,7 +59,7 @@ pub(super) fn record_run(kv: &dyn KeyValue, outcome: &RunOutcome) -> Result<(), 
 pub fn pulse_status(kv: &dyn KeyValue, g: &str, h: &str) -> Result<Value, StorageError> {
     let mut status: Value = cas::read_json::<Option<Value>>(kv, &layout::pulse_bindings(g, h))?.unwrap_or_else(|| serde_json::json!({"bindings": []}));
     status["discarded"] = cas::read_json::<Option<Value>>(kv, &layout::pulse_discards(g, h))?.unwrap_or_else(|| serde_json::json!({"count": 0}));
-    if let Some(run) = cas::read_json_opt::<RunOutcome>(kv, layout::RELAY_LAST_RUN)? {
+    if let Some(run) = last_run(kv)? {
         let mut errors = run.errors;
         errors.extend(run.hooks.get(&layout::hook_ref(g, h)).cloned());
         status["lastRelayRun"] = serde_json::json!({"time": run.time, "ok": errors.is_empty(), "errors": errors});
