@@ -39,6 +39,7 @@ pub mod relay;
 pub mod remote_auth;
 pub mod remote_queue;
 pub mod render;
+pub mod repository;
 pub mod schedule;
 pub mod scheduler;
 pub mod sealed;
