@@ -31,6 +31,8 @@
 //! | `pulse/seen/<g>/<h>/<identity>` | `pending:<ms>:<fire seq>` or `done:<ms>:<fire seq>`: a message handled | `expiry/<day>` |
 //! | `relay/lease` | `free`, or `<owner> <until ms>` | fixed; CAS |
 //! | `relay/last-run` | the last relay run's outcome: when, whether the broker and the Queue answered | relay |
+//! | `index/cronprojects` | `{project: claim token}` | created on first use; CAS |
+//! | `cronproject/<project>` | a cron project: its repository and job bindings | `index/cronprojects` |
 //! | `notified/<g>/<h>` | ms of the last delivered failure report, and a sender's lease while one is sending (`<ms>` or `<ms> sending <until ms>`) | CAS |
 //! | `expiryseq/<day>` | counter: entries in the day's expiry bucket | `increment` |
 //! | `expiry/<day>/<n>` | one thing that may go that day (a fire, a task with its group entry, a marker) | `expiryseq/<day>` |
@@ -182,6 +184,12 @@ pub fn pulse_seen(g: &str, h: &str, identity: &str) -> String {
 pub const RELAY_LEASE: &str = "relay/lease";
 pub const LEASE_FREE: &[u8] = b"free";
 
+pub const CRON_PROJECT_INDEX: &str = "index/cronprojects";
+
+pub fn cron_project(project: &str) -> String {
+    format!("cronproject/{}", part(project))
+}
+
 /// The last relay run's outcome, shown on every hook's Pulse status.
 pub const RELAY_LAST_RUN: &str = "relay/last-run";
 
@@ -299,6 +307,24 @@ pub fn ensure(kv: &dyn KeyValue, sleep: &dyn Fn(std::time::Duration)) -> Result<
         sleep(std::time::Duration::from_millis(20));
     }
     Err(LayoutError::SettingUp)
+}
+
+/// Makes sure the shared document `key` exists, for a document newer than the store's
+/// set-up: the first caller (elected with `increment`, as `ensure` elects) writes `{}`,
+/// the others wait for it. Compare-and-swap on a document that does not exist yet would
+/// be an unconditional write on Spin's SQLite.
+pub fn ensure_document(kv: &dyn KeyValue, key: &str, sleep: &dyn Fn(std::time::Duration)) -> Result<(), StoreError> {
+    for attempt in 0..50 {
+        if kv.get(key)?.is_some() {
+            return Ok(());
+        }
+        if attempt == 0 && kv.increment(&format!("{key}/setup"), 1)? == 1 {
+            kv.set(key, b"{}")?;
+            return Ok(());
+        }
+        sleep(std::time::Duration::from_millis(20));
+    }
+    Err(StoreError(format!("the shared document {key} is being created by another instance; try again")))
 }
 
 #[cfg(test)]

@@ -219,6 +219,16 @@ pub fn service_config(version: &str) -> Result<taskhooks_shared::api::ServiceCon
         failure_channel,
         pulse: pulse_config(),
         github_webhook_secret: variable("github_webhook_secret"),
+        repository_hosts: {
+            let mut hosts = taskhooks_shared::repository::RepositoryHosts::default();
+            if let Some(list) = variable("repository_hosts") {
+                hosts.allowed = list.split(',').map(|h| h.trim().to_string()).filter(|h| !h.is_empty()).collect();
+            }
+            if let Some(api) = variable("github_api_url") {
+                hosts.github_api = api;
+            }
+            hosts
+        },
     })
 }
 

@@ -16,5 +16,6 @@ pub fn config(github_webhook_secret: Option<&str>) -> ServiceConfig {
         failure_channel: None,
         pulse: None,
         github_webhook_secret: github_webhook_secret.map(str::to_string),
+        repository_hosts: Default::default(),
     }
 }

@@ -38,6 +38,7 @@ impl Endpoint {
                 "clientId" => (!valid_client_id(value))
                     .then(|| format!("clientId `{value}` must match regular expression ^[A-Za-z0-9!@/:.+|_-]+$")),
                 "roleId" => (!valid_role_id(value)).then(|| format!("roleId `{value}` must match regular expression ^[\\x20-\\x7e]+$")),
+                "project" => (!crate::cron_project::valid_project(value)).then(|| format!("project `{value}` must match regular expression ^[A-Za-z0-9_-]{{1,64}}$")),
                 _ => None,
             };
             errors.extend(bad);
@@ -144,4 +145,9 @@ pub(crate) static ENDPOINTS: &[Endpoint] = &[
     ep!("taskhooks", "POST", "/tick", "x-tick", Scopes(r#""hooks:tick""#)),
     ep!("taskhooks", "POST", "/relay", "x-relay", Scopes(r#""hooks:relay""#)),
     ep!("taskhooks", "GET", "/hooks/<hookGroupId>/<hookId>/pulse", "x-pulseStatus", Scopes(r#""hooks:get:<hookGroupId>:<hookId>""#)),
+    // Cron projects: a repository's `.cron.yml` run by the service (`crate::cron_project`).
+    ep!("taskhooks", "GET", "/cron-projects", "x-listCronProjects", Scopes(r#""hooks:list-cron-projects""#)),
+    ep!("taskhooks", "GET", "/cron-projects/<project>", "x-getCronProject", Scopes(r#""hooks:get-cron-project:<project>""#)),
+    ep!("taskhooks", "PUT", "/cron-projects/<project>", "x-putCronProject", Scopes(r#""hooks:modify-cron-project:<project>""#), [], true),
+    ep!("taskhooks", "DELETE", "/cron-projects/<project>", "x-deleteCronProject", Scopes(r#""hooks:modify-cron-project:<project>""#)),
 ];

@@ -7,6 +7,7 @@
 //! query string, content type and input schema, handler.
 
 mod auth_api;
+mod cron_projects;
 mod endpoints;
 mod extensions;
 mod github;
@@ -98,6 +99,8 @@ pub struct ServiceConfig {
     /// The shared secret of GitHub webhooks (`X-Hub-Signature-256`); `None` turns
     /// `/api/github/v1/github` off.
     pub github_webhook_secret: Option<String>,
+    /// Where cron projects' repositories may be (`repository_hosts`, `github_api_url`).
+    pub repository_hosts: crate::repository::RepositoryHosts,
 }
 
 pub const DEFAULT_ROOT_CLIENT_ID: &str = "static/taskhooks/root";
@@ -384,6 +387,7 @@ impl<'a> Service<'a> {
                 Ok(json!({}))
             }
             "version" => Ok(json!({"source": "taskhooks", "version": self.config.version, "commit": "", "build": ""})),
+            name if name.contains("CronProject") => self.cron_project_method(call),
             name if name.starts_with("x-") => self.extension(call),
             name if call.endpoint.service == "auth" => self.auth_method(name, call),
             name if call.endpoint.service == "queue" => self.queue_method(name, call),

@@ -30,6 +30,7 @@ impl World {
                 failure_channel: None,
                 pulse: None,
                 github_webhook_secret: None,
+                repository_hosts: Default::default(),
             },
         }
     }
@@ -875,4 +876,40 @@ fn two_role_writes_that_make_a_cycle_together_are_not_both_kept() {
     assert_eq!(w.root("GET", "/api/auth/v1/roles/b", Value::Null).status, 404, "the later write was undone");
     assert_eq!(w.root("GET", "/api/auth/v1/roles/a", Value::Null).status, 200);
     assert_eq!(w.anon("POST", "/api/auth/v1/scopes/expand", json!({"scopes": ["assume:a"]})).status, 200, "expansion works again");
+}
+
+#[test]
+fn cron_projects_are_registered_by_those_who_could_run_their_jobs() {
+    let w = World::new();
+    crate::layout::ensure(&w.kv, &|_| {}).unwrap();
+    let body = json!({"repository": {"url": "https://github.com/mozilla-mobile/fenix", "type": "git", "level": "3"}});
+    // The route's scope alone is not enough: the caller must hold the jobs' scopes too.
+    let token = w.client_with("project/admin", &["hooks:modify-cron-project:fenix"]);
+    let r = w.as_client("project/admin", &token, "PUT", "/api/taskhooks/v1/cron-projects/fenix", body.clone());
+    assert_eq!(r.status, 403, "{:?}", r.body_json());
+    assert!(r.body_json()["message"].as_str().unwrap().contains("assume:repo:github.com/mozilla-mobile/fenix:cron:*"));
+    let token = w.client_with("project/fenix-admin", &["hooks:modify-cron-project:fenix", "assume:repo:github.com/mozilla-mobile/fenix:cron:*"]);
+    let r = w.as_client("project/fenix-admin", &token, "PUT", "/api/taskhooks/v1/cron-projects/fenix", body.clone());
+    assert_eq!(r.status, 200, "{:?}", r.body_json());
+    assert_eq!(r.body_json()["repository"]["branch"], "main", "git's default branch");
+    assert_eq!(r.body_json()["repository"]["repoPath"], "github.com/mozilla-mobile/fenix");
+    // Changed: the same record, new level, `created` kept.
+    let mut changed = body.clone();
+    changed["repository"]["level"] = json!("1");
+    *w.clock.0.lock().unwrap() = "2026-11-23T13:00:00Z".parse().unwrap();
+    let r = w.root("PUT", "/api/taskhooks/v1/cron-projects/fenix", changed).body_json();
+    assert_eq!((r["repository"]["level"].clone(), r["created"].clone(), r["lastModified"].clone()), (json!("1"), json!("2026-11-23T12:00:00.000Z"), json!("2026-11-23T13:00:00.000Z")));
+    let listed = w.root("GET", "/api/taskhooks/v1/cron-projects", Value::Null).body_json();
+    assert_eq!(listed["cronProjects"].as_array().unwrap().len(), 1);
+    assert_eq!(w.root("GET", "/api/taskhooks/v1/cron-projects/fenix", Value::Null).body_json()["project"], "fenix");
+    // Bad input: a host not configured, a bad name, an unknown field.
+    let elsewhere = json!({"repository": {"url": "https://gitlab.example.com/org/repo", "type": "git", "level": "3"}});
+    let r = w.root("PUT", "/api/taskhooks/v1/cron-projects/other", elsewhere);
+    assert_eq!((r.status, r.body_json()["code"].clone()), (400, json!("InputError")));
+    assert_eq!(w.root("PUT", "/api/taskhooks/v1/cron-projects/a%2Fb", body.clone()).body_json()["code"], "InvalidRequestArguments");
+    let extra = json!({"repository": {"url": "https://github.com/o/r", "type": "git", "level": "3"}, "colour": "red"});
+    assert_eq!(w.root("PUT", "/api/taskhooks/v1/cron-projects/x", extra).body_json()["code"], "InputValidationError");
+    assert_eq!(w.anon("GET", "/api/taskhooks/v1/cron-projects/fenix", Value::Null).status, 403);
+    assert_eq!(w.root("DELETE", "/api/taskhooks/v1/cron-projects/fenix", Value::Null).status, 200);
+    assert_eq!(w.root("GET", "/api/taskhooks/v1/cron-projects/fenix", Value::Null).status, 404);
 }
