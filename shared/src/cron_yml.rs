@@ -208,6 +208,43 @@ pub fn matches(s: &Sched, t: DateTime<Utc>) -> bool {
         && s.weekday.is_none_or(|w| w == Weekday::of(t))
 }
 
+/// How far ahead `next_slot` looks: long enough for any combination of weekday and day
+/// of month to come round (a Friday the 13th recurs within 14 months; a day 31 that is
+/// some weekday, within 3 years).
+const LOOKAHEAD_DAYS: i64 = 5 * 366;
+
+/// The first slot strictly after `after` that some entry of `when` matches, as the ticks
+/// would find it (what a job's hook shows as its next fire); `None` for `when: []` or an
+/// entry that never matches (`day: 31, weekday: ...` is found; `hour: -1` is not).
+/// Day by day rather than slot by slot: a day's slots are checked only on a day whose
+/// date and weekday match.
+pub fn next_slot(when: &[Sched], after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let first = slot_of(after) + chrono::Duration::minutes(15);
+    let start_of = |t: DateTime<Utc>| t.date_naive().and_hms_opt(0, 0, 0).map(|d| d.and_utc());
+    let mut day = start_of(first)?;
+    for _ in 0..LOOKAHEAD_DAYS {
+        let candidates = when.iter().filter(|s| s.day.is_none_or(|d| d == i64::from(day.day())) && s.weekday.is_none_or(|w| w == Weekday::of(day)));
+        let mut best: Option<DateTime<Utc>> = None;
+        for s in candidates {
+            let hours: Vec<i64> = s.hour.map_or_else(|| (0..24).collect(), |h| vec![h]);
+            let minutes: Vec<i64> = s.minute.map_or_else(|| vec![0, 15, 30, 45], |m| vec![m]);
+            for h in &hours {
+                for m in &minutes {
+                    let Some(t) = (0..24).contains(h).then(|| day + chrono::Duration::hours(*h) + chrono::Duration::minutes(*m)) else { continue };
+                    if (0..60).contains(m) && t >= first && best.is_none_or(|b| t < b) {
+                        best = Some(t);
+                    }
+                }
+            }
+        }
+        if best.is_some() {
+            return best;
+        }
+        day += chrono::Duration::days(1);
+    }
+    None
+}
+
 /// The 15-minute slot of `t`, as build-decision's `calculate_time` rounds it.
 pub fn slot_of(t: DateTime<Utc>) -> DateTime<Utc> {
     let minute = t.minute() - t.minute() % 15;
@@ -294,6 +331,36 @@ mod tests {
         // A weekday that is not one of the schema's names does not parse.
         assert!(serde_json::from_value::<Sched>(json!({"weekday": {"one": "two"}})).is_err());
         assert!(serde_json::from_value::<Sched>(json!({"weekday": "thursday"})).is_err(), "the schema's enum is capitalised");
+    }
+
+    #[test]
+    fn the_next_slot_is_the_first_the_ticks_would_match() {
+        let s = |v: Value| -> Vec<Sched> { serde_json::from_value(v).unwrap() };
+        let after = t("2026-12-01T05:07:00Z"); // a Tuesday
+        assert_eq!(next_slot(&s(json!([{"hour": 5, "minute": 0}, {"hour": 17, "minute": 0}])), after), Some(t("2026-12-01T17:00:00Z")));
+        assert_eq!(next_slot(&s(json!([{"minute": 30}])), after), Some(t("2026-12-01T05:30:00Z")));
+        assert_eq!(next_slot(&s(json!([{}])), after), Some(t("2026-12-01T05:15:00Z")), "every slot");
+        assert_eq!(next_slot(&s(json!([{"minute": 0}])), t("2026-12-01T05:00:00Z")), Some(t("2026-12-01T06:00:00Z")), "strictly after");
+        assert_eq!(next_slot(&s(json!([{"weekday": "Monday", "hour": 10, "minute": 0}])), after), Some(t("2026-12-07T10:00:00Z")));
+        // Both day and weekday must match, as build-decision's match_utc requires (not
+        // classic cron's "either"): the next Friday the 13th.
+        assert_eq!(next_slot(&s(json!([{"weekday": "Friday", "day": 13, "hour": 0, "minute": 0}])), after), Some(t("2027-08-13T00:00:00Z")));
+        assert_eq!(next_slot(&s(json!([{"day": 31, "hour": 1}])), after), Some(t("2026-12-31T01:00:00Z")));
+        assert_eq!(next_slot(&s(json!([])), after), None, "when: [] never fires by itself");
+        assert_eq!(next_slot(&s(json!([{"hour": -1}])), after), None, "an hour the schema lets through but no slot has");
+        // Agrees with matching, slot by slot, over a week.
+        let when = s(json!([{"weekday": "Wednesday", "minute": 45}, {"day": 2, "hour": 3, "minute": 15}]));
+        let mut at = after;
+        for _ in 0..50 {
+            let next = next_slot(&when, at).unwrap();
+            let mut probe = slot_of(at) + chrono::Duration::minutes(15);
+            while probe < next {
+                assert!(!when.iter().any(|w| matches(w, probe)), "{probe} matches but {next} was named");
+                probe += chrono::Duration::minutes(15);
+            }
+            assert!(when.iter().any(|w| matches(w, next)));
+            at = next;
+        }
     }
 
     #[test]
