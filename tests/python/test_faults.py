@@ -248,7 +248,7 @@ def test_rabbitmq_stopped_during_a_relay_run_loses_and_doubles_nothing():
         node.api.declare_exchange(PUSH)
         hooks.createHook("broker", "down", hook_body(bindings=[{"exchange": PUSH, "routingKeyPattern": "broker.#"}]))
         taskhooks.relay()
-        count = 400
+        count = 600  # three batches of 200: the broker stops well before the last
         for n in range(count):
             node.api.publish(PUSH, f"broker.{n}", {"n": n})
         time.sleep(1)  # persisted to disk
