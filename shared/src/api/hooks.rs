@@ -127,14 +127,8 @@ impl Service<'_> {
             "updateHook" => self.update_hook(call),
             "removeHook" => {
                 let (g, h) = ids(call)?;
-                let removed = store.hook(&g, &h)?;
-                store.delete_hook(&g, &h)?;
-                if let Some(hook) = &removed {
-                    crate::scheduler::unindex_hook(self.kv, hook)?;
-                }
+                let removed = crate::hook_writes::remove(&store, &g, &h)?;
                 let old = removed.map(|hook| hook.definition.bindings).unwrap_or_default();
-                crate::relay::bindings::index_bindings(self.kv, g.as_str(), h.as_str(), &old, &[])?;
-                crate::relay::status::forget_state(self.kv, g.as_str(), h.as_str())?;
                 self.hook_changed("hook-deleted", &old, None, g.as_str(), h.as_str());
                 Ok(json!({}))
             }
@@ -170,11 +164,8 @@ impl Service<'_> {
             next_task_id: nice_slugid(),
             next_scheduled_date: next_scheduled_date(&schedule, self.clock.now()),
         };
-        // The schedule index before the record, so a crash between leaves the hook
-        // findable; an entry left by a creator that lost to another is dropped by the tick.
-        crate::scheduler::index_hook(self.kv, &record)?;
         // Of concurrent creators one creates the hook; the others see it exist.
-        if let Created::Exists(existing) = store.create_hook(&record)? {
+        if let Created::Exists(existing) = crate::hook_writes::create(&store, &record)? {
             // Re-creating an identical hook succeeds and keeps its secrets; `bindings`
             // omitted and `bindings: []` count as the same (upstream quirk §15.3, fixed).
             if existing.definition != definition {
@@ -183,10 +174,6 @@ impl Service<'_> {
             self.hook_changed("hook-created", &existing.definition.bindings, Some(&existing), g.as_str(), h.as_str());
             return Ok(to_json(definition));
         }
-        // The binding index after the record (an entry must never give a hook patterns it
-        // does not have); a crash between leaves a hook the relay's reconcile, the next
-        // update or `taskhooks kv verify --repair` re-indexes.
-        crate::relay::bindings::index_bindings(self.kv, g.as_str(), h.as_str(), &[], &record.definition.bindings)?;
         self.hook_changed("hook-created", &[], Some(&record), g.as_str(), h.as_str());
         Ok(to_json(definition))
     }
@@ -204,27 +191,11 @@ impl Service<'_> {
             next_task_id: nice_slugid(),
             next_scheduled_date: next_scheduled_date(&schedule, self.clock.now()),
         };
-        // The schedule index before the record, so a crash between leaves the hook findable
-        // (an entry that outlives a failed update is dropped by the tick that finds it).
-        crate::scheduler::index_hook(self.kv, &updated)?;
         // Applied to the hook as stored: if it was removed meanwhile, the update fails
         // rather than bringing it back. Omitted bindings are the stored hook's, which a
         // concurrent update may have changed since it was read.
         let keep_bindings = call.payload.get("bindings").is_none();
-        let mut old = Vec::new();
-        let hook = store
-            .update_hook(&g, &h, |hook| {
-                let mut definition = updated.definition.clone();
-                if keep_bindings {
-                    definition.bindings.clone_from(&hook.definition.bindings);
-                }
-                old = std::mem::replace(&mut hook.definition, definition).bindings;
-                hook.next_task_id.clone_from(&updated.next_task_id);
-                hook.next_scheduled_date.clone_from(&updated.next_scheduled_date);
-                true
-            })?
-            .ok_or_else(no_such_hook)?;
-        crate::relay::bindings::index_bindings(self.kv, g.as_str(), h.as_str(), &old, &hook.definition.bindings)?;
+        let (old, hook) = crate::hook_writes::replace(&store, &g, &h, &updated, keep_bindings)?.ok_or_else(no_such_hook)?;
         self.hook_changed("hook-updated", &old, Some(&hook), g.as_str(), h.as_str());
         Ok(to_json(hook.definition))
     }
