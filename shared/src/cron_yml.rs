@@ -74,16 +74,20 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 }
 
 /// One entry of a `when` list: every field it gives must equal the slot's.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sched {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weekday: Option<Weekday>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub day: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hour: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minute: Option<i64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 pub enum Weekday {
     Monday,
     Tuesday,
@@ -125,7 +129,7 @@ pub struct Job {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CronYml {
-    jobs: Vec<Job>,
+    jobs: Vec<Value>,
 }
 
 /// A job as it applies to one project: its `when` resolved for the project, or why it
@@ -133,6 +137,8 @@ struct CronYml {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProjectJob {
     pub job: Job,
+    /// The job as the file writes it (what its managed hook records).
+    pub raw: Value,
     pub when: Result<Vec<Sched>, String>,
 }
 
@@ -159,12 +165,13 @@ pub fn parse(text: &str, project: &str) -> Result<BTreeMap<String, ProjectJob>, 
         return Err(CronYmlError::Schema(format!("{} jobs; at most {MAX_JOBS} are allowed", file.jobs.len())));
     }
     let mut jobs = BTreeMap::new();
-    for job in file.jobs {
+    for (i, raw) in file.jobs.into_iter().enumerate() {
+        let job: Job = serde_json::from_value(raw.clone()).map_err(|e| CronYmlError::Schema(format!("jobs[{i}]: {e}")))?;
         if jobs.contains_key(&job.name) {
             return Err(CronYmlError::Schema(format!("job name {:?} is used twice", job.name)));
         }
         let when = resolve_when(&job, project);
-        jobs.insert(job.name.clone(), ProjectJob { job, when });
+        jobs.insert(job.name.clone(), ProjectJob { job, raw, when });
     }
     Ok(jobs)
 }

@@ -19,6 +19,7 @@ pub mod api;
 pub mod auth;
 pub mod cas;
 pub mod cron_decision;
+pub mod cron_hooks;
 pub mod cron_project;
 pub mod cron_yml;
 pub mod daily;

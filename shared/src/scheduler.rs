@@ -277,6 +277,13 @@ fn failed(report: &mut TickReport, hook: &HookRecord, error: String, now: DateTi
 
 /// A fired hook moved to its first slot after `now`, with a fresh `nextTaskId`.
 fn advance(mut hook: HookRecord, now: DateTime<Utc>) -> Result<HookRecord, StorageError> {
+    // A cron project's job: its next slot from `.cron.yml`'s `when`, not from the cron text
+    // shown for it (which cannot say "both day and weekday").
+    if let Some(job) = crate::cron_hooks::managed(&hook.definition) {
+        hook.next_scheduled_date = crate::cron_hooks::next_date(&job, now);
+        hook.next_task_id = nice_slugid();
+        return Ok(hook);
+    }
     let schedule = Schedule::parse(&hook.definition.schedule).map_err(|e| StorageError::Corrupt {
         key: layout::hook(&hook.definition.hook_group_id, &hook.definition.hook_id),
         reason: e.to_string(),
