@@ -44,6 +44,12 @@ impl Service<'_> {
                 }
             }
             "x-deleteCronProject" => {
+                // Its managed hooks go with it (removed as `.cron.yml` losing every job).
+                if let Some(record) = self.cron_projects().get(project)? {
+                    let group = crate::ids::HookGroupId::new(crate::cron_hooks::GROUP).expect("a valid group");
+                    let existing = self.store().hook_ids(&group)?;
+                    crate::cron_hooks::sync(&self.store(), &record, &Default::default(), &existing, self.clock.now())?;
+                }
                 self.cron_projects().delete(project)?;
                 Ok(json!({}))
             }

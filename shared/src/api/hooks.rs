@@ -123,9 +123,10 @@ impl Service<'_> {
                 Ok(to_json(store.hook(&g, &h)?.ok_or_else(no_such_hook)?.definition))
             }
             "getHookStatus" => self.hook_status(call),
-            "createHook" => self.create_hook(call),
-            "updateHook" => self.update_hook(call),
+            "createHook" => self.refuse_managed(call).and_then(|()| self.create_hook(call)),
+            "updateHook" => self.refuse_managed(call).and_then(|()| self.update_hook(call)),
             "removeHook" => {
+                self.refuse_managed(call)?;
                 let (g, h) = ids(call)?;
                 let removed = crate::hook_writes::remove(&store, &g, &h)?;
                 let old = removed.map(|hook| hook.definition.bindings).unwrap_or_default();
@@ -151,6 +152,28 @@ impl Service<'_> {
             "triggerHook" | "triggerHookWithToken" => self.trigger(call),
             "listLastFires" => self.list_last_fires(call),
             other => Err(ApiError::new(ErrorCode::InternalServerError, format!("method {other} has no handler"))),
+        }
+    }
+
+    /// Refuses (409) writing a cron project's managed hook, or creating any hook in the
+    /// `cron` group, which is theirs: the project's `.cron.yml` decides them.
+    fn refuse_managed(&self, call: &Call) -> Result<(), ApiError> {
+        let (g, h) = ids(call)?;
+        if g.as_str() != crate::cron_hooks::GROUP {
+            return Ok(());
+        }
+        let hook = self.store().hook(&g, &h)?;
+        let owner = hook.as_ref().and_then(|hook| crate::cron_hooks::managed(&hook.definition)).map(|job| job.project);
+        match (owner, call.endpoint.name) {
+            (Some(project), _) => Err(ApiError::new(
+                ErrorCode::RequestConflict,
+                format!("hook `{g}/{h}` is managed by cron project `{project}`: change the job in the repository's .cron.yml (or the project), not the hook"),
+            )),
+            (None, "createHook") => Err(ApiError::new(
+                ErrorCode::RequestConflict,
+                format!("the hook group `{g}` holds the managed hooks of cron projects; hooks cannot be created in it"),
+            )),
+            (None, _) => Ok(()),
         }
     }
 

@@ -913,3 +913,28 @@ fn cron_projects_are_registered_by_those_who_could_run_their_jobs() {
     assert_eq!(w.root("DELETE", "/api/taskhooks/v1/cron-projects/fenix", Value::Null).status, 200);
     assert_eq!(w.root("GET", "/api/taskhooks/v1/cron-projects/fenix", Value::Null).status, 404);
 }
+
+#[test]
+fn managed_hooks_are_the_cron_projects_to_change() {
+    let w = World::new();
+    crate::layout::ensure(&w.kv, &|_| {}).unwrap();
+    let body = json!({"repository": {"url": "https://hg.mozilla.org/mozilla-central", "type": "hg", "level": "3"}});
+    assert_eq!(w.root("PUT", "/api/taskhooks/v1/cron-projects/mozilla-central", body).status, 200);
+    let store = Store { kv: &w.kv, key: &w.config.sealing_key };
+    let project = crate::cron_project::CronProjects { kv: &w.kv, sleep: &|_| {} }.get("mozilla-central").unwrap().unwrap();
+    let jobs = crate::cron_yml::parse("jobs: [{name: nightly, job: {type: decision-task, treeherder-symbol: N, target-tasks-method: n}, when: [{hour: 5}]}]", "mozilla-central").unwrap();
+    crate::cron_hooks::sync(&store, &project, &jobs, &[], w.clock.now()).unwrap();
+    let path = "/api/hooks/v1/hooks/cron/mozilla-central%2Fnightly";
+    // Readable like any hook, refused for writes, with the owner named.
+    assert_eq!(w.root("GET", path, Value::Null).status, 200);
+    assert_eq!(w.root("GET", &format!("{path}/status"), Value::Null).body_json()["nextScheduledDate"], "2026-11-24T05:00:00.000Z");
+    for (method, body) in [("POST", hook_body()), ("DELETE", Value::Null), ("PUT", hook_body())] {
+        let r = w.root(method, path, body);
+        assert_eq!(r.status, 409, "{method}: {:?}", r.body_json());
+        assert!(r.body_json()["message"].as_str().unwrap().contains("managed by cron project `mozilla-central`"));
+    }
+    assert_eq!(w.root("PUT", "/api/hooks/v1/hooks/cron/mine", hook_body()).status, 409, "the group is the cron projects'");
+    // Removing the project removes its hooks.
+    assert_eq!(w.root("DELETE", "/api/taskhooks/v1/cron-projects/mozilla-central", Value::Null).status, 200);
+    assert_eq!(w.root("GET", path, Value::Null).status, 404);
+}
