@@ -121,8 +121,16 @@ pub enum FireOutcome {
     QueueFailed(QueueError),
 }
 
-#[derive(Debug, Clone, Copy, Default)]
-pub struct FireOptions {
+/// Where a hook's task comes from when it is not its own template: a cron project's job
+/// renders its repository's `.taskcluster.yml` (`crate::cron_source`).
+pub trait TaskSource {
+    /// The task for `hook` (`Ok(None)`: it declines), or why there is none; `None` if this
+    /// source does not make the hook's task.
+    fn task(&self, hook: &HookRecord, ctx: &FireContext, task_id: &str, now: DateTime<Utc>) -> Option<Result<Option<Map<String, Value>>, String>>;
+}
+
+#[derive(Clone, Copy, Default)]
+pub struct FireOptions<'a> {
     /// A scheduled fire uses the hook's `nextTaskId`: a 409 on it means an earlier
     /// attempt already created the task, which counts as created.
     pub conflict_means_created: bool,
@@ -133,6 +141,8 @@ pub struct FireOptions {
     /// The lastFires sequence number to record at (a retry of the same fire keeps one
     /// record); `None`: a new one.
     pub record_at: Option<i64>,
+    /// Makes the tasks of hooks that are not templates (cron projects' jobs).
+    pub source: Option<&'a dyn TaskSource>,
 }
 
 impl FireOutcome {
@@ -240,11 +250,21 @@ pub fn fire(
 }
 
 /// The task the hook renders to (`None`: it declined), or the failed outcome.
-fn render(hook: &HookRecord, ctx: &FireContext, task_id: &str, now: DateTime<Utc>, options: FireOptions) -> Result<Option<Map<String, Value>>, FireOutcome> {
-    let mut task = match render_task(&hook.definition.task, ctx, task_id, options.scheduled_for.unwrap_or(now)) {
-        Ok(Rendered::Declined) => return Ok(None),
-        Err(e) => return Err(FireOutcome::RenderFailed(e.to_string())),
-        Ok(Rendered::Task(task)) => task,
+fn render(hook: &HookRecord, ctx: &FireContext, task_id: &str, now: DateTime<Utc>, options: FireOptions<'_>) -> Result<Option<Map<String, Value>>, FireOutcome> {
+    let at = options.scheduled_for.unwrap_or(now);
+    let made = options.source.and_then(|source| source.task(hook, ctx, task_id, at));
+    let mut task = match made {
+        Some(Ok(Some(task))) => task,
+        Some(Ok(None)) => return Ok(None),
+        Some(Err(e)) => return Err(FireOutcome::RenderFailed(e)),
+        None if crate::cron_hooks::managed(&hook.definition).is_some() => {
+            return Err(FireOutcome::RenderFailed("a cron project's job can only be fired where its repository can be read (the timer, a trigger)".into()));
+        }
+        None => match render_task(&hook.definition.task, ctx, task_id, at) {
+            Ok(Rendered::Declined) => return Ok(None),
+            Err(e) => return Err(FireOutcome::RenderFailed(e.to_string())),
+            Ok(Rendered::Task(task)) => task,
+        },
     };
     if options.scheduled_for.is_some() {
         task.insert("created".into(), json!(iso_time(now)));
@@ -258,7 +278,7 @@ fn render(hook: &HookRecord, ctx: &FireContext, task_id: &str, now: DateTime<Utc
     Ok(Some(task))
 }
 
-fn create(queue: &dyn TaskQueue, hook: &HookRecord, task: &Map<String, Value>, task_id: &str, now: DateTime<Utc>, options: FireOptions) -> FireOutcome {
+fn create(queue: &dyn TaskQueue, hook: &HookRecord, task: &Map<String, Value>, task_id: &str, now: DateTime<Utc>, options: FireOptions<'_>) -> FireOutcome {
     let d = &hook.definition;
     let role = format!("hook-id:{}/{}", d.hook_group_id, d.hook_id);
     match queue.create_task(task_id, task, &role, now) {
@@ -306,7 +326,7 @@ mod tests {
         let ctx = FireContext { fired_by: FiredBy::Schedule, payload: None, client_id: None };
         let slot: DateTime<Utc> = "2026-11-23T12:00:00Z".parse().unwrap();
         let late = slot + chrono::Duration::minutes(20);
-        let scheduled = FireOptions { conflict_means_created: true, scheduled_for: Some(slot), record_at: None };
+        let scheduled = FireOptions { conflict_means_created: true, scheduled_for: Some(slot), record_at: None, source: None };
         let id = hook.next_task_id.clone();
         assert_eq!(fire(&store, &queue, &hook, &ctx, &id, late, scheduled).unwrap(), FireOutcome::Created { task_id: id.clone() });
         let task = EmbeddedQueue { kv: &kv }.task(&id).unwrap().unwrap();

@@ -21,6 +21,7 @@ pub mod cas;
 pub mod cron_decision;
 pub mod cron_hooks;
 pub mod cron_project;
+pub mod cron_source;
 pub mod cron_yml;
 pub mod daily;
 pub mod error;

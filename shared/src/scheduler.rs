@@ -189,7 +189,7 @@ fn tick_slot(
             }
         };
         let ctx = FireContext { fired_by: FiredBy::Schedule, payload: None, client_id: None };
-        let options = FireOptions { conflict_means_created: true, scheduled_for: Some(next), record_at: Some(seq) };
+        let options = FireOptions { conflict_means_created: true, scheduled_for: Some(next), record_at: Some(seq), source: None };
         let outcome = fire(store, queue, &hook, &ctx, &hook.next_task_id, now, options)?;
         if outcome.is_retryable() {
             // SPEC §7.1 step 2: the hook stays due with the same nextTaskId, and every
@@ -481,7 +481,7 @@ mod tests {
         // The dead tick created the task and stopped before moving the hook on.
         let queue = EmbeddedTaskQueue { queue: EmbeddedQueue { kv: &w.kv }, roles: &w.roles };
         let ctx = FireContext { fired_by: FiredBy::Schedule, payload: None, client_id: None };
-        let options = FireOptions { conflict_means_created: true, scheduled_for: Some("2026-11-23T13:00:00Z".parse().unwrap()), record_at: None };
+        let options = FireOptions { conflict_means_created: true, scheduled_for: Some("2026-11-23T13:00:00Z".parse().unwrap()), record_at: None, source: None };
         fire(&w.store(), &queue, &hook, &ctx, &hook.next_task_id, "2026-11-23T13:01:00Z".parse().unwrap(), options).unwrap();
         assert_eq!(w.tick("2026-11-23T13:15:00Z"), report(1, 1));
         assert_eq!(w.tasks().len(), 1, "exactly once");

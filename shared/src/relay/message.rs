@@ -137,7 +137,7 @@ pub fn handle_message(store: &Store<'_>, queue: &dyn TaskQueue, g: &str, h: &str
     }
     let ctx = FireContext { fired_by: FiredBy::PulseMessage, payload: Some(payload), client_id: None };
     let task_id = message_task_id(g, h, message.identity);
-    let options = FireOptions { conflict_means_created: true, scheduled_for: None, record_at: Some(seq) };
+    let options = FireOptions { conflict_means_created: true, scheduled_for: None, record_at: Some(seq), source: None };
     let outcome = fire(store, queue, &hook, &ctx, &task_id, at, options)?;
     // The Queue failed (5xx, no answer): the marker stays pending, so the message's next
     // delivery fires again with the same taskId and replaces this record.
