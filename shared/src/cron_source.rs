@@ -32,11 +32,18 @@ pub struct CronSource<'a> {
     /// `taskcluster_root_url` of the context: the deployment the tasks go to.
     pub root_url: &'a str,
     checkouts: RefCell<BTreeMap<String, Result<Checkout, String>>>,
+    tips: RefCell<BTreeMap<String, Push>>,
 }
 
 impl<'a> CronSource<'a> {
     pub fn new(kv: &'a dyn KeyValue, http: &'a dyn HttpClient, hosts: &'a RepositoryHosts, root_url: &'a str) -> Self {
-        CronSource { kv, http, hosts, root_url, checkouts: RefCell::default() }
+        CronSource { kv, http, hosts, root_url, checkouts: RefCell::default(), tips: RefCell::default() }
+    }
+
+    /// The tip this run already read for `project` (the tick's sync of `.cron.yml`), so
+    /// the job's task is made from the same revision without asking again.
+    pub fn knows_tip(&self, project: &str, push: Push) {
+        self.tips.borrow_mut().insert(project.to_string(), push);
     }
 
     fn checkout(&self, project: &CronProject) -> Result<Checkout, String> {
@@ -46,7 +53,11 @@ impl<'a> CronSource<'a> {
         let read = || -> Result<Checkout, String> {
             let r = &project.repository;
             let url = repository::parse_url(&r.url, r.kind, self.hosts)?;
-            let push = repository::tip(self.http, &url, r.kind, &r.branch, self.hosts)?;
+            let known = self.tips.borrow().get(&project.project).cloned();
+            let push = match known {
+                Some(push) => push,
+                None => repository::tip(self.http, &url, r.kind, &r.branch, self.hosts)?,
+            };
             let text = repository::file(self.http, &url, r.kind, push.revision(), ".taskcluster.yml")?
                 .ok_or_else(|| format!("{} has no .taskcluster.yml at {}", r.url, push.revision()))?;
             let taskcluster_yml = serde_norway::from_str(&text).map_err(|e| format!(".taskcluster.yml at {} is not valid YAML: {e}", push.revision()))?;

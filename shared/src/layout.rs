@@ -33,6 +33,7 @@
 //! | `relay/last-run` | the last relay run's outcome: when, whether the broker and the Queue answered | relay |
 //! | `index/cronprojects` | `{project: claim token}` | created on first use; CAS |
 //! | `cronproject/<project>` | a cron project: its repository and job bindings | `index/cronprojects` |
+//! | `cronstatus/<project>` | how the project's last sync with its `.cron.yml` went | tick |
 //! | `notified/<g>/<h>` | ms of the last delivered failure report, and a sender's lease while one is sending (`<ms>` or `<ms> sending <until ms>`) | CAS |
 //! | `expiryseq/<day>` | counter: entries in the day's expiry bucket | `increment` |
 //! | `expiry/<day>/<n>` | one thing that may go that day (a fire, a task with its group entry, a marker) | `expiryseq/<day>` |
@@ -188,6 +189,10 @@ pub const CRON_PROJECT_INDEX: &str = "index/cronprojects";
 
 pub fn cron_project(project: &str) -> String {
     format!("cronproject/{}", part(project))
+}
+
+pub fn cron_status(project: &str) -> String {
+    format!("cronstatus/{}", part(project))
 }
 
 /// The last relay run's outcome, shown on every hook's Pulse status.

@@ -22,6 +22,7 @@ pub mod cron_decision;
 pub mod cron_hooks;
 pub mod cron_project;
 pub mod cron_source;
+pub mod cron_tick;
 pub mod cron_yml;
 pub mod daily;
 pub mod error;

@@ -27,7 +27,13 @@ impl Service<'_> {
         let no_project = || ApiError::new(ErrorCode::ResourceNotFound, format!("cron project `{project}` not found"));
         match call.endpoint.name {
             "x-listCronProjects" => Ok(json!({"cronProjects": self.cron_projects().list()?.iter().map(to_json).collect::<Vec<_>>()})),
-            "x-getCronProject" => Ok(to_json(&self.cron_projects().get(project)?.ok_or_else(no_project)?)),
+            "x-getCronProject" => {
+                let mut answer = to_json(&self.cron_projects().get(project)?.ok_or_else(no_project)?);
+                if let Some(status) = crate::cron_tick::status(self.kv, project)? {
+                    answer["status"] = serde_json::to_value(status).expect("serialises");
+                }
+                Ok(answer)
+            }
             "x-putCronProject" => {
                 let req: CronProjectRequest = serde_json::from_value(call.payload.clone())
                     .map_err(|e| ApiError::new(ErrorCode::InputValidationError, format!("a cron project is {{\"repository\": {{\"url\", \"type\", \"branch\"?, \"level\"}}, \"bindings\"?}}: {e}")))?;
@@ -51,6 +57,7 @@ impl Service<'_> {
                     crate::cron_hooks::sync(&self.store(), &record, &Default::default(), &existing, self.clock.now())?;
                 }
                 self.cron_projects().delete(project)?;
+                self.kv.delete(&crate::layout::cron_status(project))?;
                 Ok(json!({}))
             }
             other => Err(ApiError::new(ErrorCode::InternalServerError, format!("method {other} has no handler"))),

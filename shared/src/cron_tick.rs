@@ -1,0 +1,161 @@
+//! A tick's part for cron projects, before it fires what is due: for each project, once,
+//! read the branch tip and `.cron.yml` at that revision, and bring the project's managed
+//! hooks in line with the file (`crate::cron_hooks::sync`). A project whose repository
+//! does not answer, or whose file is not valid, keeps its hooks as they were and records
+//! why on its status (`cronstatus/<project>`); the other projects are unaffected.
+
+use crate::cron_decision::Push;
+use crate::cron_hooks::{self, SyncReport};
+use crate::cron_project::CronProjects;
+use crate::ids::HookGroupId;
+use crate::layout;
+use crate::remote_queue::HttpClient;
+use crate::render::iso_time;
+use crate::repository::{self, RepositoryHosts};
+use crate::store::{StorageError, Store};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// How a project's last sync went, as `GET /cron-projects/<project>` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectStatus {
+    pub time: String,
+    /// The revision `.cron.yml` was read at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// The jobs the file declares.
+    pub jobs: Vec<String>,
+    /// Why the file could not be read or used; the hooks stay as they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+pub fn status(kv: &dyn crate::platform::KeyValue, project: &str) -> Result<Option<ProjectStatus>, StorageError> {
+    crate::cas::read_json_opt(kv, &layout::cron_status(project))
+}
+
+/// What the sync of all projects did; the tips read, for the fires that follow.
+#[derive(Debug, Default)]
+pub struct TickSync {
+    pub synced: Vec<(String, SyncReport)>,
+    pub failed: Vec<(String, String)>,
+    pub tips: Vec<(String, Push)>,
+}
+
+pub fn sync_projects(store: &Store<'_>, http: &dyn HttpClient, hosts: &RepositoryHosts, now: DateTime<Utc>) -> Result<TickSync, StorageError> {
+    let projects = CronProjects { kv: store.kv, sleep: &|_| {} }.list()?;
+    let mut out = TickSync::default();
+    if projects.is_empty() {
+        return Ok(out);
+    }
+    let group = HookGroupId::new(cron_hooks::GROUP).expect("a valid group");
+    let existing = store.hook_ids(&group)?;
+    for project in projects {
+        let r = &project.repository;
+        let read = (|| -> Result<(Push, Option<String>), String> {
+            let url = repository::parse_url(&r.url, r.kind, hosts)?;
+            let push = repository::tip(http, &url, r.kind, &r.branch, hosts)?;
+            let text = repository::file(http, &url, r.kind, push.revision(), ".cron.yml")?;
+            Ok((push, text))
+        })();
+        let mut status = ProjectStatus { time: iso_time(now), ..Default::default() };
+        match read {
+            Err(e) => status.error = Some(e),
+            Ok((push, text)) => {
+                status.revision = Some(push.revision().to_string());
+                // No `.cron.yml`: no jobs, as build-decision reads a 404.
+                match crate::cron_yml::parse(text.as_deref().unwrap_or("jobs: []"), &project.project) {
+                    Err(e) => status.error = Some(e.to_string()),
+                    Ok(jobs) => {
+                        status.jobs = jobs.keys().cloned().collect();
+                        let report = cron_hooks::sync(store, &project, &jobs, &existing, now)?;
+                        out.synced.push((project.project.clone(), report));
+                        out.tips.push((project.project.clone(), push));
+                    }
+                }
+            }
+        }
+        if let Some(e) = &status.error {
+            out.failed.push((project.project.clone(), e.clone()));
+        }
+        store.kv.set(&layout::cron_status(&project.project), &serde_json::to_vec(&status).expect("serialises"))?;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cron_project::CronProjectRequest;
+    use crate::platform::MemoryStore;
+    use serde_json::json;
+    use std::cell::RefCell;
+    use std::time::Duration;
+
+    /// GitHub with one repository whose `.cron.yml` the test changes.
+    struct GitHub {
+        cron_yml: RefCell<Option<&'static str>>,
+        up: RefCell<bool>,
+    }
+
+    impl HttpClient for GitHub {
+        fn send(&self, _m: &str, url: &str, _h: &[(String, String)], _b: &[u8]) -> Result<(u16, Vec<u8>), String> {
+            if !*self.up.borrow() {
+                return Err("connection refused".into());
+            }
+            let sha = "0123456789abcdef0123456789abcdef01234567";
+            if url == "https://api.github.com/repos/org/repo/git/ref/heads/main" {
+                return Ok((200, format!(r#"{{"object": {{"sha": "{sha}"}}}}"#).into_bytes()));
+            }
+            if url == format!("https://github.com/org/repo/raw/{sha}/.cron.yml") {
+                return Ok(match *self.cron_yml.borrow() {
+                    Some(text) => (200, text.as_bytes().to_vec()),
+                    None => (404, vec![]),
+                });
+            }
+            Ok((404, vec![]))
+        }
+        fn sleep(&self, _: Duration) {}
+    }
+
+    #[test]
+    fn each_tick_brings_the_hooks_in_line_with_the_file_and_failures_stay_local() {
+        let kv = MemoryStore::default();
+        crate::layout::ensure(&kv, &|_| {}).unwrap();
+        let key = crate::sealed::SealingKey::from_base64("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap();
+        let store = Store { kv: &kv, key: &key };
+        let hosts = RepositoryHosts::default();
+        let projects = CronProjects { kv: &kv, sleep: &|_| {} };
+        for (name, url) in [("fenix", "https://github.com/org/repo"), ("elsewhere", "https://github.com/org/gone")] {
+            let req: CronProjectRequest = serde_json::from_value(json!({"repository": {"url": url, "type": "git", "level": "3"}})).unwrap();
+            projects.put(&req.check(name, &hosts, "t").unwrap()).unwrap();
+        }
+        let gh = GitHub { cron_yml: RefCell::new(Some("jobs: [{name: nightly, job: {type: decision-task, treeherder-symbol: N, target-tasks-method: n}, when: [{hour: 5}]}]")), up: RefCell::new(true) };
+        let now: DateTime<Utc> = "2026-12-01T04:00:00Z".parse().unwrap();
+        let sync = sync_projects(&store, &gh, &hosts, now).unwrap();
+        assert_eq!(sync.synced.len(), 1);
+        assert_eq!(sync.synced[0].1.created, ["fenix/nightly"]);
+        assert_eq!(sync.failed.len(), 1, "the repository without a branch fails alone: {:?}", sync.failed);
+        assert!(status(&kv, "elsewhere").unwrap().unwrap().error.unwrap().contains("no branch main"));
+        assert_eq!(status(&kv, "fenix").unwrap().unwrap().jobs, ["nightly"]);
+        // The file changes at the next tick: a job added, the first removed.
+        *gh.cron_yml.borrow_mut() = Some("jobs: [{name: weekly, job: {type: decision-task, treeherder-symbol: W, target-tasks-method: w}, when: [{weekday: Monday, hour: 0, minute: 0}]}]");
+        let sync = sync_projects(&store, &gh, &hosts, now).unwrap();
+        assert_eq!((sync.synced[0].1.created.clone(), sync.synced[0].1.removed.clone()), (vec!["fenix/weekly".to_string()], vec!["fenix/nightly".to_string()]));
+        // An invalid file, or the host down: the hooks stay as they were, the status says why.
+        *gh.cron_yml.borrow_mut() = Some("jobs: [{name: broken}]");
+        assert_eq!(sync_projects(&store, &gh, &hosts, now).unwrap().failed.len(), 2);
+        assert!(status(&kv, "fenix").unwrap().unwrap().error.unwrap().contains("schema"));
+        *gh.up.borrow_mut() = false;
+        sync_projects(&store, &gh, &hosts, now).unwrap();
+        assert!(status(&kv, "fenix").unwrap().unwrap().error.unwrap().contains("connection refused"));
+        let group = HookGroupId::new("cron").unwrap();
+        assert_eq!(store.hook_ids(&group).unwrap(), ["fenix/weekly"], "kept through both failures");
+        // No .cron.yml at all: no jobs, as build-decision reads a 404.
+        *gh.up.borrow_mut() = true;
+        *gh.cron_yml.borrow_mut() = None;
+        sync_projects(&store, &gh, &hosts, now).unwrap();
+        assert!(store.hook_ids(&group).unwrap().is_empty());
+    }
+}
