@@ -36,6 +36,9 @@ pub fn hook_id(project: &str, job: &str) -> String {
 pub struct ManagedJob {
     pub project: String,
     pub job: String,
+    /// The repository without its scheme: the job's tasks are created with
+    /// `assume:repo:<repoPath>:cron:<job>`.
+    pub repo_path: String,
     /// The job's `when`, resolved for the project.
     pub when: Vec<Sched>,
     /// The job as `.cron.yml` writes it.
@@ -75,7 +78,14 @@ pub fn definition(project: &CronProject, job: &ProjectJob) -> HookDefinition {
         Ok(when) => (when.clone(), None),
         Err(e) => (vec![], Some(e.clone())),
     };
-    let marker = ManagedJob { project: project.project.clone(), job: name.clone(), when: when.clone(), definition: job.raw.clone(), error };
+    let marker = ManagedJob {
+        project: project.project.clone(),
+        job: name.clone(),
+        repo_path: project.repository.repo_path.clone(),
+        when: when.clone(),
+        definition: job.raw.clone(),
+        error,
+    };
     let mut task = serde_json::Map::new();
     task.insert(MARKER.into(), serde_json::to_value(&marker).expect("serialises"));
     HookDefinition {

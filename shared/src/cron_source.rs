@@ -182,6 +182,23 @@ tasks:
         assert!(source.task(&merge, &scheduled, &id, slot).unwrap().unwrap_err().contains("trigger-action"));
         let plain = HookRecord { definition: crate::model::HookDefinition { hook_group_id: "g".into(), ..nightly.definition.clone() }, ..nightly.clone() };
         assert!(source.task(&plain, &scheduled, &id, slot).is_none());
+        // Fired through the pipeline: created with the job's own role, repo:<path>:cron:<job>.
+        let roles = crate::scopes::Roles::new(vec![crate::scopes::Role {
+            role_id: "repo:hg.mozilla.org/mozilla-central:cron:nightly".into(),
+            scopes: vec!["queue:create-task:highest:gecko-3/decision".into(), "queue:create-task:project:none".into(), "queue:scheduler-id:-".into()],
+        }]);
+        let queue = crate::fire::EmbeddedTaskQueue { queue: crate::embedded_queue::EmbeddedQueue { kv: &kv }, roles: &roles };
+        let options = crate::fire::FireOptions { conflict_means_created: true, scheduled_for: Some(slot), record_at: None, source: Some(&source) };
+        let fired = crate::fire::fire(&store, &queue, &nightly, &scheduled, &id, slot + chrono::Duration::minutes(3), options).unwrap();
+        assert_eq!(fired, crate::fire::FireOutcome::Created { task_id: id.clone() });
+        let stored = crate::embedded_queue::EmbeddedQueue { kv: &kv }.task(&id).unwrap().unwrap();
+        assert_eq!(stored["created"], "2026-12-01T05:03:00.000Z", "created is the attempt, as for any scheduled fire");
+        // Without the role's scopes it fails alone, naming what is missing.
+        let none = crate::scopes::Roles::new(vec![]);
+        let bare = crate::fire::EmbeddedTaskQueue { queue: crate::embedded_queue::EmbeddedQueue { kv: &kv }, roles: &none };
+        let other = cron_decision::decision_task_id("mozilla-central", "nightly", slot + chrono::Duration::hours(1));
+        let refused = crate::fire::fire(&store, &bare, &nightly, &scheduled, &other, slot, options).unwrap();
+        assert!(matches!(&refused, crate::fire::FireOutcome::QueueFailed(crate::fire::QueueError::Api { code, .. }) if code == "InsufficientScopes"), "{refused:?}");
         // A project removed since: the job's fire says so.
         projects.delete("mozilla-central").unwrap();
         let fresh = CronSource::new(&kv, &http, &hosts, "https://tc.example.com");
