@@ -108,6 +108,13 @@ mod tests {
             if url == "https://api.github.com/repos/org/repo/git/ref/heads/main" {
                 return Ok((200, format!(r#"{{"object": {{"sha": "{sha}"}}}}"#).into_bytes()));
             }
+            if url == format!("https://github.com/org/repo/raw/{sha}/.taskcluster.yml") {
+                let tc = r#"{"version": 1, "tasks": [{"taskId": {"$eval": "ownTaskId"}, "taskQueueId": "proj-${repository.level}/decision",
+                    "schedulerId": "-", "created": {"$fromNow": ""}, "deadline": {"$fromNow": "1 day"},
+                    "metadata": {"name": "${cron.job_name}", "description": "", "owner": "cron@example.com", "source": "${repository.url}"},
+                    "payload": {"args": "${cron.quoted_args}", "revision": "${push.revision}"}}]}"#;
+                return Ok((200, tc.as_bytes().to_vec()));
+            }
             if url == format!("https://github.com/org/repo/raw/{sha}/.cron.yml") {
                 return Ok(match *self.cron_yml.borrow() {
                     Some(text) => (200, text.as_bytes().to_vec()),
@@ -157,5 +164,60 @@ mod tests {
         *gh.cron_yml.borrow_mut() = None;
         sync_projects(&store, &gh, &hosts, now).unwrap();
         assert!(store.hook_ids(&group).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_simulated_day_of_ticks_fires_exactly_the_jobs_the_rules_select_once_per_slot() {
+        let kv = MemoryStore::default();
+        crate::layout::ensure(&kv, &|_| {}).unwrap();
+        let key = crate::sealed::SealingKey::from_base64("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap();
+        let store = Store { kv: &kv, key: &key };
+        let hosts = RepositoryHosts::default();
+        let req: CronProjectRequest = serde_json::from_value(json!({"repository": {"url": "https://github.com/org/repo", "type": "git", "level": "3"}})).unwrap();
+        CronProjects { kv: &kv, sleep: &|_| {} }.put(&req.check("fenix", &hosts, "t").unwrap()).unwrap();
+        let gh = GitHub {
+            cron_yml: RefCell::new(Some(
+                "jobs:
+  - {name: nightly, job: {type: decision-task, treeherder-symbol: N, target-tasks-method: nightly}, when: [{hour: 5, minute: 0}, {hour: 17, minute: 0}]}
+  - {name: quarter, job: {type: decision-task, treeherder-symbol: Q, target-tasks-method: q}, when: [{minute: 15}]}
+  - {name: tuesday, job: {type: decision-task, treeherder-symbol: T, target-tasks-method: t}, when: [{weekday: Tuesday, hour: 9, minute: 45}]}
+  - {name: by-hand, job: {type: decision-task, treeherder-symbol: H, target-tasks-method: h}, when: []}",
+            )),
+            up: RefCell::new(true),
+        };
+        let roles = crate::scopes::Roles::new(vec![crate::scopes::Role {
+            role_id: "repo:github.com/org/repo:cron:*".into(),
+            scopes: vec!["queue:create-task:highest:proj-3/decision".into(), "queue:create-task:project:none".into(), "queue:scheduler-id:-".into()],
+        }]);
+        let queue = crate::fire::EmbeddedTaskQueue { queue: crate::embedded_queue::EmbeddedQueue { kv: &kv }, roles: &roles };
+        // 2026-12-01 is a Tuesday; a tick every 15 minutes, each run twice (an overlap).
+        let start: DateTime<Utc> = "2026-12-01T00:00:00Z".parse().unwrap();
+        let sync = sync_projects(&store, &gh, &hosts, start - chrono::Duration::minutes(15)).unwrap();
+        assert_eq!(sync.synced[0].1.created.len(), 4);
+        let mut fired = 0;
+        for i in 0..96 {
+            let at = start + chrono::Duration::minutes(15 * i) + chrono::Duration::seconds(20);
+            for _ in 0..2 {
+                let sync = sync_projects(&store, &gh, &hosts, at).unwrap();
+                let source = crate::cron_source::CronSource::new(&kv, &gh, &hosts, "https://tc.example.com");
+                for (project, push) in sync.tips {
+                    source.knows_tip(&project, push);
+                }
+                fired += crate::scheduler::tick_with(&store, &queue, Some(&source), at).unwrap().fired;
+            }
+        }
+        let tasks = kv.keys_with_prefix("task/");
+        // nightly twice, quarter 24 times, tuesday once; the overlapping second ticks found
+        // nothing due (or re-found it and the Queue's answer counted it as created).
+        assert_eq!(tasks.len(), 2 + 24 + 1, "{tasks:?}");
+        assert!(fired >= 27);
+        let q = crate::embedded_queue::EmbeddedQueue { kv: &kv };
+        let names: Vec<String> = tasks.iter().map(|k| q.task(&k[5..]).unwrap().unwrap()["metadata"]["name"].as_str().unwrap().to_string()).collect();
+        assert_eq!(names.iter().filter(|n| *n == "nightly").count(), 2);
+        assert_eq!(names.iter().filter(|n| *n == "tuesday").count(), 1);
+        assert_eq!(names.iter().filter(|n| *n == "by-hand").count(), 0, "when: [] never fires by itself");
+        // Each task under its slot's id.
+        let slot = "2026-12-01T05:00:00Z".parse().unwrap();
+        assert!(q.task(&crate::cron_decision::decision_task_id("fenix", "nightly", slot)).unwrap().is_some());
     }
 }

@@ -112,6 +112,12 @@ pub struct TickReport {
 /// Fires every hook due at `now` (its next scheduled date ≤ `now`) once, then moves it
 /// to its first slot after `now` with a fresh `nextTaskId`. Missed slots coalesce.
 pub fn tick(store: &Store<'_>, queue: &dyn TaskQueue, now: DateTime<Utc>) -> Result<TickReport, StorageError> {
+    tick_with(store, queue, None, now)
+}
+
+/// `tick`, with the source of the tasks of hooks that are not templates (cron projects'
+/// jobs, `crate::cron_source`).
+pub fn tick_with(store: &Store<'_>, queue: &dyn TaskQueue, source: Option<&dyn crate::fire::TaskSource>, now: DateTime<Utc>) -> Result<TickReport, StorageError> {
     let kv = store.kv;
     let now_hour = hour_of(now);
     let first = match read_cursor(kv)? {
@@ -125,7 +131,7 @@ pub fn tick(store: &Store<'_>, queue: &dyn TaskQueue, now: DateTime<Utc>) -> Res
     // tried once per tick.
     let mut tried = std::collections::HashSet::new();
     while hour <= now_hour {
-        tick_slot(store, queue, &layout::due_slot(hour), now, &mut report, &mut tried)?;
+        tick_slot(store, queue, source, &layout::due_slot(hour), now, &mut report, &mut tried)?;
         hour += Duration::hours(1);
     }
     kv.set(layout::TIMER_CURSOR, iso_time(now_hour).as_bytes())?;
@@ -135,6 +141,7 @@ pub fn tick(store: &Store<'_>, queue: &dyn TaskQueue, now: DateTime<Utc>) -> Res
 fn tick_slot(
     store: &Store<'_>,
     queue: &dyn TaskQueue,
+    source: Option<&dyn crate::fire::TaskSource>,
     key: &str,
     now: DateTime<Utc>,
     report: &mut TickReport,
@@ -166,16 +173,22 @@ fn tick_slot(
             continue;
         }
         tried.insert(entry.clone());
-        let earlier = scheduled_fire_seq(kv, &g, &h, &hook.next_task_id)?;
-        due.push((entry.clone(), at_ms, hook, next, earlier));
+        // A cron project's job fires under an id of its (project, job, slot), so a hook
+        // re-synced between two overlapping ticks still creates the slot's task once.
+        let task_id = match crate::cron_hooks::managed(&hook.definition) {
+            Some(job) => crate::cron_decision::decision_task_id(&job.project, &job.job, next),
+            None => hook.next_task_id.clone(),
+        };
+        let earlier = scheduled_fire_seq(kv, &g, &h, &task_id)?;
+        due.push((entry.clone(), at_ms, hook, next, earlier, task_id));
     }
     // Fires tried before (the Queue failed, or the component was stopped mid-fire) go
     // last, so a fire that stops the component cannot keep the others from firing.
-    due.sort_by_key(|(_, _, _, _, earlier)| earlier.is_some());
+    due.sort_by_key(|(_, _, _, _, earlier, _)| earlier.is_some());
     let mut advanced = Vec::new();
     let mut moved_on = 0;
     let mut retrying = Vec::new();
-    for (entry, at_ms, hook, next, earlier) in due {
+    for (entry, at_ms, hook, next, earlier, task_id) in due {
         report.due += 1;
         let (g, h) = (&hook.definition.hook_group_id, &hook.definition.hook_id);
         // The fire's record number is kept before the fire, so that a retry (of a Queue
@@ -184,13 +197,13 @@ fn tick_slot(
             Some(seq) => seq,
             None => {
                 let seq = store.next_fire_seq(g, h)?;
-                kv.set(&layout::scheduled_fire(g, h), format!("{} {seq}", hook.next_task_id).as_bytes())?;
+                kv.set(&layout::scheduled_fire(g, h), format!("{task_id} {seq}").as_bytes())?;
                 seq
             }
         };
         let ctx = FireContext { fired_by: FiredBy::Schedule, payload: None, client_id: None };
-        let options = FireOptions { conflict_means_created: true, scheduled_for: Some(next), record_at: Some(seq), source: None };
-        let outcome = fire(store, queue, &hook, &ctx, &hook.next_task_id, now, options)?;
+        let options = FireOptions { conflict_means_created: true, scheduled_for: Some(next), record_at: Some(seq), source };
+        let outcome = fire(store, queue, &hook, &ctx, &task_id, now, options)?;
         if outcome.is_retryable() {
             // SPEC §7.1 step 2: the hook stays due with the same nextTaskId, and every
             // tick tries again until the Queue answers; missed slots then coalesce.
@@ -201,8 +214,8 @@ fn tick_slot(
         match outcome {
             FireOutcome::Created { .. } => report.fired += 1,
             FireOutcome::Declined => report.declined += 1,
-            FireOutcome::RenderFailed(e) => failed(report, &hook, e, now),
-            FireOutcome::QueueFailed(e) => failed(report, &hook, e.to_string(), now),
+            FireOutcome::RenderFailed(e) => failed(report, &hook, &task_id, e, now),
+            FireOutcome::QueueFailed(e) => failed(report, &hook, &task_id, e.to_string(), now),
         }
         let moved = advance(hook.clone(), now)?;
         advanced.push((entry, at_ms, hook, moved));
@@ -268,10 +281,10 @@ fn scheduled_fire_seq(kv: &dyn KeyValue, g: &str, h: &str, task_id: &str) -> Res
     Ok(text.split_once(' ').filter(|(t, _)| *t == task_id).and_then(|(_, seq)| seq.parse().ok()))
 }
 
-fn failed(report: &mut TickReport, hook: &HookRecord, error: String, now: DateTime<Utc>) {
+fn failed(report: &mut TickReport, hook: &HookRecord, task_id: &str, error: String, now: DateTime<Utc>) {
     report.failed += 1;
     if hook.definition.metadata.email_on_error {
-        report.to_report.push(FailureReport::new(hook, FiredBy::Schedule, &hook.next_task_id, now, &error));
+        report.to_report.push(FailureReport::new(hook, FiredBy::Schedule, task_id, now, &error));
     }
 }
 
