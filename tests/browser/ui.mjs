@@ -115,6 +115,8 @@ try {
   await page.getByRole("heading", { name: `${G}/${H}` }).waitFor();
   await page.locator("#definition").waitFor();
   check((await page.locator("#definition").textContent()).includes('"name": "Nightly"'), "the created hook's page shows its definition");
+  // The explorer reloads its list after the save: wait for it rather than race it.
+  await page.getByRole("link", { name: H }).waitFor({ timeout: 10000 });
   check(await page.getByRole("link", { name: H }).isVisible(), "the explorer lists the new hook");
 
   // Edit.
