@@ -49,6 +49,7 @@ impl Service<'_> {
                     Claimed::Exists(changed) => Ok(to_json(&changed)),
                 }
             }
+            "x-dryRunCronProject" => self.dry_run_cron_project(call),
             "x-deleteCronProject" => {
                 // Its managed hooks go with it (removed as `.cron.yml` losing every job).
                 if let Some(record) = self.cron_projects().get(project)? {
@@ -64,3 +65,51 @@ impl Service<'_> {
         }
     }
 }
+
+impl Service<'_> {
+    /// Which jobs would run in the slot of `at`, and the task each would create; nothing is
+    /// created or recorded (not even the managed hooks).
+    fn dry_run_cron_project(&self, call: &Call) -> Result<Value, ApiError> {
+        let project = call.param("project");
+        let record = self.cron_projects().get(project)?.ok_or_else(|| ApiError::new(ErrorCode::ResourceNotFound, format!("cron project `{project}` not found")))?;
+        let at = match call.payload.get("at") {
+            None => self.clock.now(),
+            Some(Value::String(t)) => t.parse().map_err(|_| ApiError::new(ErrorCode::InputValidationError, format!("at must be an RFC 3339 time, got {t:?}")))?,
+            Some(other) => return Err(ApiError::new(ErrorCode::InputValidationError, format!("at must be an RFC 3339 time, got {other}"))),
+        };
+        let http = self.http.ok_or_else(|| ApiError::new(ErrorCode::ServiceUnavailable, "this component cannot read repositories"))?;
+        let slot = crate::cron_yml::slot_of(at);
+        let hosts = &self.config.repository_hosts;
+        let unreadable = |e: String| ApiError::new(ErrorCode::ServiceUnavailable, format!("the repository could not be read: {e}"));
+        let r = &record.repository;
+        let url = crate::repository::parse_url(&r.url, r.kind, hosts).map_err(|e| ApiError::new(ErrorCode::InputError, e))?;
+        let push = crate::repository::tip(http, &url, r.kind, &r.branch, hosts).map_err(unreadable)?;
+        let text = crate::repository::file(http, &url, r.kind, push.revision(), ".cron.yml").map_err(unreadable)?;
+        let jobs = crate::cron_yml::parse(text.as_deref().unwrap_or("jobs: []"), project).map_err(|e| ApiError::new(ErrorCode::InputError, e.to_string()))?;
+        let root_url = self.config.taskcluster.as_ref().map_or("", |t| t.root_url.as_str());
+        let source = crate::cron_source::CronSource::new(self.kv, http, hosts, root_url);
+        source.knows_tip(project, push.clone());
+        let ctx = crate::render::FireContext { fired_by: crate::render::FiredBy::Schedule, payload: None, client_id: None };
+        let mut due = Vec::new();
+        for (name, job) in &jobs {
+            if !job.due_at(project, slot) {
+                continue;
+            }
+            let hook = crate::model::HookRecord {
+                definition: crate::cron_hooks::definition(&record, job),
+                trigger_token: String::new(),
+                next_task_id: String::new(),
+                next_scheduled_date: String::new(),
+            };
+            let task_id = crate::cron_decision::decision_task_id(project, name, slot);
+            let made = crate::fire::TaskSource::task(&source, &hook, &ctx, &task_id, slot).unwrap_or_else(|| Err("not a cron job".into()));
+            due.push(match made {
+                Ok(Some(task)) => json!({"job": name, "taskId": task_id, "task": task}),
+                Ok(None) => json!({"job": name, "declined": true}),
+                Err(error) => json!({"job": name, "error": error}),
+            });
+        }
+        Ok(json!({"slot": iso_time(slot), "revision": push.revision(), "jobs": due}))
+    }
+}
+

@@ -150,4 +150,5 @@ pub(crate) static ENDPOINTS: &[Endpoint] = &[
     ep!("taskhooks", "GET", "/cron-projects/<project>", "x-getCronProject", Scopes(r#""hooks:get-cron-project:<project>""#)),
     ep!("taskhooks", "PUT", "/cron-projects/<project>", "x-putCronProject", Scopes(r#""hooks:modify-cron-project:<project>""#), [], true),
     ep!("taskhooks", "DELETE", "/cron-projects/<project>", "x-deleteCronProject", Scopes(r#""hooks:modify-cron-project:<project>""#)),
+    ep!("taskhooks", "POST", "/cron-projects/<project>/dry-run", "x-dryRunCronProject", Scopes(r#""hooks:get-cron-project:<project>""#), [], true),
 ];

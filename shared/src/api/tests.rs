@@ -938,3 +938,41 @@ fn managed_hooks_are_the_cron_projects_to_change() {
     assert_eq!(w.root("DELETE", "/api/taskhooks/v1/cron-projects/mozilla-central", Value::Null).status, 200);
     assert_eq!(w.root("GET", path, Value::Null).status, 404);
 }
+
+#[test]
+fn a_cron_projects_dry_run_shows_the_slots_jobs_and_their_tasks_creating_nothing() {
+    struct GitHub;
+    impl crate::remote_queue::HttpClient for GitHub {
+        fn send(&self, _m: &str, url: &str, _h: &[(String, String)], _b: &[u8]) -> Result<(u16, Vec<u8>), String> {
+            let sha = "0123456789abcdef0123456789abcdef01234567";
+            let answer = match url {
+                "https://api.github.com/repos/org/repo/git/ref/heads/main" => format!(r#"{{"object": {{"sha": "{sha}"}}}}"#),
+                u if u.ends_with("/.cron.yml") => "jobs:
+  - {name: nightly, job: {type: decision-task, treeherder-symbol: N, target-tasks-method: nightly}, when: [{hour: 5, minute: 0}]}
+  - {name: merge, job: {type: trigger-action, action-name: merge}, when: [{hour: 5}]}
+  - {name: later, job: {type: decision-task, treeherder-symbol: L, target-tasks-method: l}, when: [{hour: 6}]}".into(),
+                u if u.ends_with("/.taskcluster.yml") => r#"{"tasks": [{"taskId": {"$eval": "ownTaskId"}, "payload": {"args": "${cron.quoted_args}"}}]}"#.into(),
+                _ => return Ok((404, vec![])),
+            };
+            Ok((200, answer.into_bytes()))
+        }
+        fn sleep(&self, _: std::time::Duration) {}
+    }
+    let w = World::new();
+    crate::layout::ensure(&w.kv, &|_| {}).unwrap();
+    let body = json!({"repository": {"url": "https://github.com/org/repo", "type": "git", "level": "3"}});
+    assert_eq!(w.root("PUT", "/api/taskhooks/v1/cron-projects/fenix", body).status, 200);
+    let mut req = unsigned("POST", "/api/taskhooks/v1/cron-projects/fenix/dry-run", json!({"at": "2026-12-01T05:07:00Z"}));
+    sign(&mut req, ROOT, ROOT_TOKEN, w.clock.now().timestamp());
+    let answer = Service::new(&w.kv, &w.clock, &w.config).with_http(&GitHub).handle(&req);
+    assert_eq!(answer.status, 200, "{:?}", answer.body_json());
+    let answer = answer.body_json();
+    assert_eq!(answer["slot"], "2026-12-01T05:00:00.000Z");
+    let jobs = answer["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 2, "the slot's jobs only: {jobs:?}");
+    let merge = jobs.iter().find(|j| j["job"] == "merge").unwrap();
+    assert!(merge["error"].as_str().unwrap().contains("trigger-action"));
+    let nightly = jobs.iter().find(|j| j["job"] == "nightly").unwrap();
+    assert_eq!(nightly["task"]["payload"]["args"], "--target-tasks-method=nightly");
+    assert!(w.kv.keys_with_prefix("task/").is_empty() && w.kv.keys_with_prefix("hook/cron/").is_empty(), "nothing created");
+}
