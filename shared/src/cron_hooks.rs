@@ -162,7 +162,6 @@ pub fn sync(store: &Store<'_>, project: &CronProject, jobs: &BTreeMap<String, Pr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::platform::MemoryStore;
     use crate::repository::RepositoryHosts;
 
     const YML: &str = "
@@ -186,10 +185,8 @@ jobs:
 
     #[test]
     fn a_projects_jobs_become_managed_hooks_that_follow_the_file() {
-        let kv = MemoryStore::default();
-        crate::layout::ensure(&kv, &|_| {}).unwrap();
-        let key = crate::sealed::SealingKey::from_base64("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap();
-        let store = Store { kv: &kv, key: &key };
+        let fixture = crate::store::Fixture::new();
+        let store = fixture.store();
         let now: DateTime<Utc> = "2026-12-01T05:07:00Z".parse().unwrap();
         let group = HookGroupId::new(GROUP).unwrap();
         let ids = |store: &Store<'_>| store.hook_ids(&group).unwrap();

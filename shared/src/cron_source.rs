@@ -104,8 +104,6 @@ mod tests {
     use super::*;
     use crate::cron_project::CronProjectRequest;
     use crate::ids::{HookGroupId, HookId};
-    use crate::platform::MemoryStore;
-    use crate::store::Store;
     use serde_json::json;
     use std::time::Duration;
 
@@ -147,14 +145,12 @@ tasks:
 
     #[test]
     fn a_jobs_task_is_its_repositorys_decision_task_read_once_per_run() {
-        let kv = MemoryStore::default();
-        crate::layout::ensure(&kv, &|_| {}).unwrap();
-        let key = crate::sealed::SealingKey::from_base64("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap();
-        let store = Store { kv: &kv, key: &key };
+        let fixture = crate::store::Fixture::new();
+        let (kv, store) = (&fixture.kv, fixture.store());
         let hosts = RepositoryHosts::default();
         let req: CronProjectRequest = serde_json::from_value(json!({"repository": {"url": "https://hg.mozilla.org/mozilla-central", "type": "hg", "level": "3"}})).unwrap();
         let project = req.check("mozilla-central", &hosts, "t").unwrap();
-        let projects = CronProjects { kv: &kv, sleep: &|_| {} };
+        let projects = CronProjects { kv, sleep: &|_| {} };
         projects.put(&project).unwrap();
         let yml = "jobs:
   - {name: nightly, job: {type: decision-task, treeherder-symbol: N, target-tasks-method: nightly, include-cron-input: true}, when: [{hour: 5, minute: 0}]}
@@ -165,7 +161,7 @@ tasks:
         let nightly = store.hook(&group, &HookId::new("mozilla-central/nightly").unwrap()).unwrap().unwrap();
         let merge = store.hook(&group, &HookId::new("mozilla-central/merge").unwrap()).unwrap().unwrap();
         let http = Hg(RefCell::default());
-        let source = CronSource::new(&kv, &http, &hosts, "https://tc.example.com");
+        let source = CronSource::new(kv, &http, &hosts, "https://tc.example.com");
         let slot: DateTime<Utc> = "2026-12-01T05:00:00Z".parse().unwrap();
         let id = cron_decision::decision_task_id("mozilla-central", "nightly", slot);
         let scheduled = FireContext { fired_by: FiredBy::Schedule, payload: None, client_id: None };
@@ -187,21 +183,21 @@ tasks:
             role_id: "repo:hg.mozilla.org/mozilla-central:cron:nightly".into(),
             scopes: vec!["queue:create-task:highest:gecko-3/decision".into(), "queue:create-task:project:none".into(), "queue:scheduler-id:-".into()],
         }]);
-        let queue = crate::fire::EmbeddedTaskQueue { queue: crate::embedded_queue::EmbeddedQueue { kv: &kv }, roles: &roles };
+        let queue = crate::fire::EmbeddedTaskQueue { queue: crate::embedded_queue::EmbeddedQueue { kv }, roles: &roles };
         let options = crate::fire::FireOptions { conflict_means_created: true, scheduled_for: Some(slot), record_at: None, source: Some(&source) };
         let fired = crate::fire::fire(&store, &queue, &nightly, &scheduled, &id, slot + chrono::Duration::minutes(3), options).unwrap();
         assert_eq!(fired, crate::fire::FireOutcome::Created { task_id: id.clone() });
-        let stored = crate::embedded_queue::EmbeddedQueue { kv: &kv }.task(&id).unwrap().unwrap();
+        let stored = crate::embedded_queue::EmbeddedQueue { kv }.task(&id).unwrap().unwrap();
         assert_eq!(stored["created"], "2026-12-01T05:03:00.000Z", "created is the attempt, as for any scheduled fire");
         // Without the role's scopes it fails alone, naming what is missing.
         let none = crate::scopes::Roles::new(vec![]);
-        let bare = crate::fire::EmbeddedTaskQueue { queue: crate::embedded_queue::EmbeddedQueue { kv: &kv }, roles: &none };
+        let bare = crate::fire::EmbeddedTaskQueue { queue: crate::embedded_queue::EmbeddedQueue { kv }, roles: &none };
         let other = cron_decision::decision_task_id("mozilla-central", "nightly", slot + chrono::Duration::hours(1));
         let refused = crate::fire::fire(&store, &bare, &nightly, &scheduled, &other, slot, options).unwrap();
         assert!(matches!(&refused, crate::fire::FireOutcome::QueueFailed(crate::fire::QueueError::Api { code, .. }) if code == "InsufficientScopes"), "{refused:?}");
         // A project removed since: the job's fire says so.
         projects.delete("mozilla-central").unwrap();
-        let fresh = CronSource::new(&kv, &http, &hosts, "https://tc.example.com");
+        let fresh = CronSource::new(kv, &http, &hosts, "https://tc.example.com");
         assert!(fresh.task(&nightly, &scheduled, &id, slot).unwrap().unwrap_err().contains("no longer exists"));
     }
 }

@@ -88,7 +88,6 @@ pub fn sync_projects(store: &Store<'_>, http: &dyn HttpClient, hosts: &Repositor
 mod tests {
     use super::*;
     use crate::cron_project::CronProjectRequest;
-    use crate::platform::MemoryStore;
     use serde_json::json;
     use std::cell::RefCell;
     use std::time::Duration;
@@ -128,12 +127,10 @@ mod tests {
 
     #[test]
     fn each_tick_brings_the_hooks_in_line_with_the_file_and_failures_stay_local() {
-        let kv = MemoryStore::default();
-        crate::layout::ensure(&kv, &|_| {}).unwrap();
-        let key = crate::sealed::SealingKey::from_base64("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap();
-        let store = Store { kv: &kv, key: &key };
+        let fixture = crate::store::Fixture::new();
+        let (kv, store) = (&fixture.kv, fixture.store());
         let hosts = RepositoryHosts::default();
-        let projects = CronProjects { kv: &kv, sleep: &|_| {} };
+        let projects = CronProjects { kv, sleep: &|_| {} };
         for (name, url) in [("fenix", "https://github.com/org/repo"), ("elsewhere", "https://github.com/org/gone")] {
             let req: CronProjectRequest = serde_json::from_value(json!({"repository": {"url": url, "type": "git", "level": "3"}})).unwrap();
             projects.put(&req.check(name, &hosts, "t").unwrap()).unwrap();
@@ -144,8 +141,8 @@ mod tests {
         assert_eq!(sync.synced.len(), 1);
         assert_eq!(sync.synced[0].1.created, ["fenix/nightly"]);
         assert_eq!(sync.failed.len(), 1, "the repository without a branch fails alone: {:?}", sync.failed);
-        assert!(status(&kv, "elsewhere").unwrap().unwrap().error.unwrap().contains("no branch main"));
-        assert_eq!(status(&kv, "fenix").unwrap().unwrap().jobs, ["nightly"]);
+        assert!(status(kv, "elsewhere").unwrap().unwrap().error.unwrap().contains("no branch main"));
+        assert_eq!(status(kv, "fenix").unwrap().unwrap().jobs, ["nightly"]);
         // The file changes at the next tick: a job added, the first removed.
         *gh.cron_yml.borrow_mut() = Some("jobs: [{name: weekly, job: {type: decision-task, treeherder-symbol: W, target-tasks-method: w}, when: [{weekday: Monday, hour: 0, minute: 0}]}]");
         let sync = sync_projects(&store, &gh, &hosts, now).unwrap();
@@ -153,10 +150,10 @@ mod tests {
         // An invalid file, or the host down: the hooks stay as they were, the status says why.
         *gh.cron_yml.borrow_mut() = Some("jobs: [{name: broken}]");
         assert_eq!(sync_projects(&store, &gh, &hosts, now).unwrap().failed.len(), 2);
-        assert!(status(&kv, "fenix").unwrap().unwrap().error.unwrap().contains("schema"));
+        assert!(status(kv, "fenix").unwrap().unwrap().error.unwrap().contains("schema"));
         *gh.up.borrow_mut() = false;
         sync_projects(&store, &gh, &hosts, now).unwrap();
-        assert!(status(&kv, "fenix").unwrap().unwrap().error.unwrap().contains("connection refused"));
+        assert!(status(kv, "fenix").unwrap().unwrap().error.unwrap().contains("connection refused"));
         let group = HookGroupId::new("cron").unwrap();
         assert_eq!(store.hook_ids(&group).unwrap(), ["fenix/weekly"], "kept through both failures");
         // No .cron.yml at all: no jobs, as build-decision reads a 404.
@@ -168,13 +165,11 @@ mod tests {
 
     #[test]
     fn a_simulated_day_of_ticks_fires_exactly_the_jobs_the_rules_select_once_per_slot() {
-        let kv = MemoryStore::default();
-        crate::layout::ensure(&kv, &|_| {}).unwrap();
-        let key = crate::sealed::SealingKey::from_base64("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap();
-        let store = Store { kv: &kv, key: &key };
+        let fixture = crate::store::Fixture::new();
+        let (kv, store) = (&fixture.kv, fixture.store());
         let hosts = RepositoryHosts::default();
         let req: CronProjectRequest = serde_json::from_value(json!({"repository": {"url": "https://github.com/org/repo", "type": "git", "level": "3"}})).unwrap();
-        CronProjects { kv: &kv, sleep: &|_| {} }.put(&req.check("fenix", &hosts, "t").unwrap()).unwrap();
+        CronProjects { kv, sleep: &|_| {} }.put(&req.check("fenix", &hosts, "t").unwrap()).unwrap();
         let gh = GitHub {
             cron_yml: RefCell::new(Some(
                 "jobs:
@@ -189,7 +184,7 @@ mod tests {
             role_id: "repo:github.com/org/repo:cron:*".into(),
             scopes: vec!["queue:create-task:highest:proj-3/decision".into(), "queue:create-task:project:none".into(), "queue:scheduler-id:-".into()],
         }]);
-        let queue = crate::fire::EmbeddedTaskQueue { queue: crate::embedded_queue::EmbeddedQueue { kv: &kv }, roles: &roles };
+        let queue = crate::fire::EmbeddedTaskQueue { queue: crate::embedded_queue::EmbeddedQueue { kv }, roles: &roles };
         // 2026-12-01 is a Tuesday; a tick every 15 minutes, each run twice (an overlap).
         let start: DateTime<Utc> = "2026-12-01T00:00:00Z".parse().unwrap();
         let sync = sync_projects(&store, &gh, &hosts, start - chrono::Duration::minutes(15)).unwrap();
@@ -199,7 +194,7 @@ mod tests {
             let at = start + chrono::Duration::minutes(15 * i) + chrono::Duration::seconds(20);
             for _ in 0..2 {
                 let sync = sync_projects(&store, &gh, &hosts, at).unwrap();
-                let source = crate::cron_source::CronSource::new(&kv, &gh, &hosts, "https://tc.example.com");
+                let source = crate::cron_source::CronSource::new(kv, &gh, &hosts, "https://tc.example.com");
                 for (project, push) in sync.tips {
                     source.knows_tip(&project, push);
                 }
@@ -211,7 +206,7 @@ mod tests {
         // nothing due (or re-found it and the Queue's answer counted it as created).
         assert_eq!(tasks.len(), 2 + 24 + 1, "{tasks:?}");
         assert!(fired >= 27);
-        let q = crate::embedded_queue::EmbeddedQueue { kv: &kv };
+        let q = crate::embedded_queue::EmbeddedQueue { kv };
         let names: Vec<String> = tasks.iter().map(|k| q.task(&k[5..]).unwrap().unwrap()["metadata"]["name"].as_str().unwrap().to_string()).collect();
         assert_eq!(names.iter().filter(|n| *n == "nightly").count(), 2);
         assert_eq!(names.iter().filter(|n| *n == "tuesday").count(), 1);

@@ -83,6 +83,26 @@ pub enum Claimed<T> {
     Exists(T),
 }
 
+/// A set-up store for tests: memory, with the layout's shared documents and a key.
+#[cfg(test)]
+pub(crate) struct Fixture {
+    pub kv: crate::platform::MemoryStore,
+    pub key: crate::sealed::SealingKey,
+}
+
+#[cfg(test)]
+impl Fixture {
+    pub fn new() -> Self {
+        let kv = crate::platform::MemoryStore::default();
+        crate::layout::ensure(&kv, &|_| {}).unwrap();
+        Fixture { kv, key: crate::sealed::SealingKey::from_base64("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap() }
+    }
+
+    pub fn store(&self) -> Store<'_> {
+        Store { kv: &self.kv, key: &self.key }
+    }
+}
+
 pub struct Store<'a> {
     pub kv: &'a dyn KeyValue,
     pub key: &'a SealingKey,

@@ -8,10 +8,8 @@ The figures are in docs/reliability.md."""
 import datetime
 import os
 import shutil
-import sqlite3
 import subprocess
 import tempfile
-import threading
 import time
 
 import pytest
@@ -23,7 +21,7 @@ from conftest import REPO, ROOT_ACCESS_TOKEN, ROOT_CLIENT_ID, SECRETS_KEY, Runni
 from fake_taskcluster import ACCESS_TOKEN, CLIENT_ID, USERS, FakeQueue
 from rabbitmq import RabbitMQ, free_port
 from taskhooks_client import Taskhooks
-from test_pulse import PUSH, all_fires, pulse_env, queue_of
+from test_pulse import PUSH, Kv, all_fires, pulse_env, queue_of
 
 ADMIN = "project/remote-admin"
 ROLE_SCOPES = ["queue:create-task:highest:proj/*", "queue:create-task:project:none", "queue:scheduler-id:-"]
@@ -38,6 +36,13 @@ def remote_env(fake):
         # Short, so a hanging Queue costs the test seconds, not the default 30.
         "SPIN_VARIABLE_TASKCLUSTER_TIMEOUT_SECONDS": "2",
     }
+
+
+def admin_clients(host):
+    """Hooks and extension clients as the fake deployment's admin (remote mode
+    authenticates through its Auth service)."""
+    options = {"rootUrl": host.root_url, "maxRetries": 0, "credentials": {"clientId": ADMIN, "accessToken": USERS[ADMIN][0]}}
+    return taskcluster.Hooks(options), Taskhooks(options)
 
 
 def cron(host, component, at=None, env=None, args=()):
@@ -89,7 +94,7 @@ def test_scheduled_fires_survive_a_queue_outage(fake):
     env = remote_env(fake)
     host = RunningHost(env)
     try:
-        hooks = taskcluster.Hooks({"rootUrl": host.root_url, "maxRetries": 0, "credentials": {"clientId": ADMIN, "accessToken": USERS[ADMIN][0]}})
+        hooks, _ = admin_clients(host)
         names = [f"h{i:02}" for i in range(20)]
         for name in names:
             hooks.createHook("outage", name, hook_body(schedule=["0 0 * * * *"]))
@@ -137,7 +142,7 @@ def test_a_trigger_during_an_outage_answers_503_and_its_retry_creates_one_task(f
     env = remote_env(fake)
     host = RunningHost(env)
     try:
-        hooks = taskcluster.Hooks({"rootUrl": host.root_url, "maxRetries": 0, "credentials": {"clientId": ADMIN, "accessToken": USERS[ADMIN][0]}})
+        hooks, _ = admin_clients(host)
         hooks.createHook("outage", "triggered", hook_body())
         fake.fail("hang", seconds=3)
         with pytest.raises(TaskclusterFailure) as e:
@@ -162,9 +167,7 @@ def test_pulse_messages_wait_in_their_queue_while_the_queue_is_down(fake, rabbit
     env = {**remote_env(fake), **pulse_env(rabbit)}
     host = RunningHost(env)
     try:
-        options = {"rootUrl": host.root_url, "maxRetries": 0, "credentials": {"clientId": ADMIN, "accessToken": USERS[ADMIN][0]}}
-        hooks = taskcluster.Hooks(options)
-        taskhooks = Taskhooks(options)
+        hooks, taskhooks = admin_clients(host)
         rabbit.api.declare_exchange(PUSH)
         hooks.createHook("outage", "pulse", hook_body(bindings=[{"exchange": PUSH, "routingKeyPattern": "outage.#"}]))
         hooks.createHook("outage", "quiet", hook_body(bindings=[{"exchange": PUSH, "routingKeyPattern": "quiet.#"}]))
@@ -201,9 +204,7 @@ def test_a_message_the_queue_always_fails_does_not_hold_back_other_hooks(fake, r
     env = {**remote_env(fake), **pulse_env(rabbit)}
     host = RunningHost(env)
     try:
-        options = {"rootUrl": host.root_url, "maxRetries": 0, "credentials": {"clientId": ADMIN, "accessToken": USERS[ADMIN][0]}}
-        hooks = taskcluster.Hooks(options)
-        taskhooks = Taskhooks(options)
+        hooks, taskhooks = admin_clients(host)
         rabbit.api.declare_exchange(PUSH)
         for name in ["poisoned", "healthy"]:
             hooks.createHook("stuck", name, hook_body(bindings=[{"exchange": PUSH, "routingKeyPattern": f"{name}.#"}]))
@@ -225,15 +226,6 @@ def test_a_message_the_queue_always_fails_does_not_hold_back_other_hooks(fake, r
 
 
 # --- RabbitMQ -----------------------------------------------------------------------------------
-
-
-class Kv:
-    def __init__(self, host):
-        self.path = os.path.join(host.state, "sqlite_key_value.db")
-
-    def count(self, prefix):
-        with sqlite3.connect(self.path, timeout=30) as db:
-            return db.execute("SELECT count(*) FROM spin_key_value WHERE key >= ? AND key < ?", (prefix, prefix + "\uffff")).fetchone()[0]
 
 
 def test_rabbitmq_stopped_during_a_relay_run_loses_and_doubles_nothing():
