@@ -97,8 +97,8 @@ pub fn definition(project: &CronProject, job: &ProjectJob) -> HookDefinition {
                 "The `.cron.yml` job `{name}` of {} (cron project `{}`), managed by taskhooks: change the file, not this hook.",
                 project.repository.url, project.project
             ),
-            owner: "noreply@taskhooks.invalid".into(),
-            email_on_error: false,
+            owner: project.owner.clone().unwrap_or_else(|| NO_OWNER.into()),
+            email_on_error: project.owner.is_some(),
         },
         task,
         bindings: project
@@ -110,6 +110,9 @@ pub fn definition(project: &CronProject, job: &ProjectJob) -> HookDefinition {
         trigger_schema: json!({"type": "object"}),
     }
 }
+
+/// The owner of a project's jobs' hooks when the project names none.
+pub const NO_OWNER: &str = "noreply@taskhooks.invalid";
 
 /// A managed hook's next fire after `now`, from its `when`.
 pub fn next_date(job: &ManagedJob, now: DateTime<Utc>) -> String {
@@ -130,11 +133,14 @@ pub fn sync(store: &Store<'_>, project: &CronProject, jobs: &BTreeMap<String, Pr
     let group = HookGroupId::new(GROUP).expect("a valid group");
     let prefix = format!("{}/", project.project);
     let mut report = SyncReport::default();
+    // A job new in this slot's file is due in this slot already, as build-decision would
+    // run it: its first fire is the first matching slot from the current one on.
+    let from = crate::cron_yml::slot_of(now) - chrono::Duration::seconds(1);
     for job in jobs.values() {
         let wanted = definition(project, job);
         let marker = managed(&wanted).expect("a managed definition");
         let Ok(h) = HookId::new(&wanted.hook_id) else { continue };
-        let record = HookRecord { next_scheduled_date: next_date(&marker, now), next_task_id: nice_slugid(), trigger_token: nice_slugid(), definition: wanted.clone() };
+        let record = HookRecord { next_scheduled_date: next_date(&marker, from), next_task_id: nice_slugid(), trigger_token: nice_slugid(), definition: wanted.clone() };
         match store.hook(&group, &h)? {
             Some(current) if current.definition == wanted => {}
             Some(_) => {
@@ -194,7 +200,7 @@ jobs:
         let r = sync(&store, &project(), &jobs, &ids(&store), now).unwrap();
         assert_eq!(r.created, ["mozilla-central/by-hand", "mozilla-central/nightly"]);
         let nightly = store.hook(&group, &HookId::new("mozilla-central/nightly").unwrap()).unwrap().unwrap();
-        assert_eq!(nightly.next_scheduled_date, "2026-12-02T05:00:00.000Z");
+        assert_eq!(nightly.next_scheduled_date, "2026-12-01T05:00:00.000Z", "new in the 05:00 slot's file: due in that slot");
         assert_eq!(nightly.definition.schedule, ["0 0 5 * * *", "0 0 0 13 * FRI"]);
         let m = managed(&nightly.definition).unwrap();
         assert_eq!((m.project.as_str(), m.job.as_str(), m.definition["job"]["treeherder-symbol"].clone()), ("mozilla-central", "nightly", json!("Nd")));

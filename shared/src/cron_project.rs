@@ -50,6 +50,11 @@ pub struct CronProjectRequest {
     /// job name -> the Pulse bindings that fire that job per message.
     #[serde(default)]
     pub bindings: BTreeMap<String, Vec<JobBinding>>,
+    /// Who hears of failures (an e-mail address): the project's (repository unreadable,
+    /// `.cron.yml` invalid) and its jobs' failed fires, as a hook's owner with
+    /// `emailOnError` does. None: failures are only recorded.
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 /// A cron project as stored and served.
@@ -59,6 +64,8 @@ pub struct CronProject {
     pub project: String,
     pub repository: RepositoryRecord,
     pub bindings: BTreeMap<String, Vec<JobBinding>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     pub created: String,
     pub last_modified: String,
 }
@@ -103,11 +110,17 @@ impl CronProjectRequest {
                 errors.push(format!("bindings.{job}: exchange and routingKeyPattern must not be empty"));
             }
         }
+        if let Some(owner) = &self.owner {
+            if owner.len() > 255 || !crate::model::is_email(owner) {
+                errors.push(format!("owner must be an e-mail address (got {owner:?})"));
+            }
+        }
         match (url, errors.is_empty()) {
             (Some(url), true) => Ok(CronProject {
                 project: project.to_string(),
                 repository: RepositoryRecord { url: url.url, kind: r.kind, branch, level: r.level.clone(), repo_path: url.repo_path },
                 bindings: self.bindings.clone(),
+                owner: self.owner.clone(),
                 created: now.to_string(),
                 last_modified: now.to_string(),
             }),

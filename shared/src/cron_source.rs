@@ -7,7 +7,7 @@ use crate::cron_decision::{self, Push, RepositoryInfo};
 use crate::cron_hooks::managed;
 use crate::cron_project::{CronProject, CronProjects};
 use crate::cron_yml::{Job, JobKind};
-use crate::fire::TaskSource;
+use crate::fire::{SourceError, TaskSource};
 use crate::model::HookRecord;
 use crate::platform::KeyValue;
 use crate::remote_queue::HttpClient;
@@ -31,7 +31,7 @@ pub struct CronSource<'a> {
     pub hosts: &'a RepositoryHosts,
     /// `taskcluster_root_url` of the context: the deployment the tasks go to.
     pub root_url: &'a str,
-    checkouts: RefCell<BTreeMap<String, Result<Checkout, String>>>,
+    checkouts: RefCell<BTreeMap<String, Result<Checkout, SourceError>>>,
     tips: RefCell<BTreeMap<String, Push>>,
 }
 
@@ -46,19 +46,20 @@ impl<'a> CronSource<'a> {
         self.tips.borrow_mut().insert(project.to_string(), push);
     }
 
-    fn checkout(&self, project: &CronProject) -> Result<Checkout, String> {
+    fn checkout(&self, project: &CronProject) -> Result<Checkout, SourceError> {
         if let Some(done) = self.checkouts.borrow().get(&project.project) {
             return done.clone();
         }
-        let read = || -> Result<Checkout, String> {
+        let read = || -> Result<Checkout, SourceError> {
             let r = &project.repository;
             let url = repository::parse_url(&r.url, r.kind, self.hosts)?;
             let known = self.tips.borrow().get(&project.project).cloned();
             let push = match known {
                 Some(push) => push,
-                None => repository::tip(self.http, &url, r.kind, &r.branch, self.hosts)?,
+                None => repository::tip(self.http, &url, r.kind, &r.branch, self.hosts).map_err(read_error)?,
             };
-            let text = repository::file(self.http, &url, r.kind, push.revision(), ".taskcluster.yml")?
+            let text = repository::file(self.http, &url, r.kind, push.revision(), ".taskcluster.yml")
+                .map_err(read_error)?
                 .ok_or_else(|| format!("{} has no .taskcluster.yml at {}", r.url, push.revision()))?;
             let taskcluster_yml = serde_norway::from_str(&text).map_err(|e| format!(".taskcluster.yml at {} is not valid YAML: {e}", push.revision()))?;
             Ok(Checkout { push, taskcluster_yml })
@@ -70,19 +71,19 @@ impl<'a> CronSource<'a> {
 }
 
 impl TaskSource for CronSource<'_> {
-    fn task(&self, hook: &HookRecord, ctx: &FireContext, task_id: &str, now: DateTime<Utc>) -> Option<Result<Option<Map<String, Value>>, String>> {
+    fn task(&self, hook: &HookRecord, ctx: &FireContext, task_id: &str, now: DateTime<Utc>) -> Option<Result<Option<Map<String, Value>>, SourceError>> {
         let job = managed(&hook.definition)?;
         Some((|| {
             if let Some(error) = &job.error {
-                return Err(error.clone());
+                return Err(error.clone().into());
             }
             let project = CronProjects { kv: self.kv, sleep: &|_| {} }
                 .get(&job.project)
-                .map_err(|e| e.to_string())?
+                .map_err(|e| SourceError::Unavailable(e.to_string()))?
                 .ok_or_else(|| format!("cron project `{}` no longer exists", job.project))?;
             let definition: Job = serde_json::from_value(job.definition.clone()).map_err(|e| format!("the job as recorded does not read: {e}"))?;
             let JobKind::DecisionTask(decision) = &definition.job else {
-                return Err("`trigger-action` jobs are not run by taskhooks (see the README's Cron projects)".into());
+                return Err(SourceError::Failed("`trigger-action` jobs are not run by taskhooks (see the README's Cron projects)".into()));
             };
             let checkout = self.checkout(&project)?;
             let r = &project.repository;
@@ -92,10 +93,18 @@ impl TaskSource for CronSource<'_> {
             let context = cron_decision::context(self.root_url, &repo, &checkout.push, &definition.name, decision, task_id, input);
             let (rendered_id, task) = cron_decision::render(&checkout.taskcluster_yml, &context, now)?;
             if rendered_id != task_id {
-                return Err(format!("the task's taskId must be `ownTaskId` ({task_id}), not {rendered_id}: taskhooks creates each job's task once per slot under that id"));
+                return Err(SourceError::Failed(format!("the task's taskId must be `ownTaskId` ({task_id}), not {rendered_id}: taskhooks creates each job's task once per slot under that id")));
             }
             Ok(Some(task))
         })())
+    }
+}
+
+/// A host that did not answer is worth another try; an answer that cannot be used is not.
+fn read_error(e: repository::ReadError) -> SourceError {
+    match e {
+        repository::ReadError::Unavailable(e) => SourceError::Unavailable(e),
+        repository::ReadError::Refused(e) => SourceError::Failed(e),
     }
 }
 
@@ -175,7 +184,7 @@ tasks:
         assert_eq!(task["payload"]["input"], json!({"version": "148.0"}));
         assert_eq!(http.0.borrow().len(), 2, "the tip and .taskcluster.yml, once for the run");
         // trigger-action is refused with a reason; a plain hook is not this source's.
-        assert!(source.task(&merge, &scheduled, &id, slot).unwrap().unwrap_err().contains("trigger-action"));
+        assert!(matches!(source.task(&merge, &scheduled, &id, slot).unwrap(), Err(SourceError::Failed(e)) if e.contains("trigger-action")));
         let plain = HookRecord { definition: crate::model::HookDefinition { hook_group_id: "g".into(), ..nightly.definition.clone() }, ..nightly.clone() };
         assert!(source.task(&plain, &scheduled, &id, slot).is_none());
         // Fired through the pipeline: created with the job's own role, repo:<path>:cron:<job>.
@@ -198,6 +207,6 @@ tasks:
         // A project removed since: the job's fire says so.
         projects.delete("mozilla-central").unwrap();
         let fresh = CronSource::new(kv, &http, &hosts, "https://tc.example.com");
-        assert!(fresh.task(&nightly, &scheduled, &id, slot).unwrap().unwrap_err().contains("no longer exists"));
+        assert!(matches!(fresh.task(&nightly, &scheduled, &id, slot).unwrap(), Err(SourceError::Failed(e)) if e.contains("no longer exists")));
     }
 }

@@ -84,6 +84,40 @@ pub fn sync_projects(store: &Store<'_>, http: &dyn HttpClient, hosts: &Repositor
     Ok(out)
 }
 
+/// What a whole tick did: the cron projects' sync, then the fires.
+#[derive(Debug, Default)]
+pub struct Tick {
+    pub sync: TickSync,
+    pub fires: crate::scheduler::TickReport,
+}
+
+/// One tick of the timer (and of `POST /api/taskhooks/v1/tick`): every cron project's
+/// `.cron.yml` read once and its hooks brought in line, then every hook that came due
+/// fired, the jobs' tasks made from the revisions just read. A project that could not be
+/// read is reported as a failure of its own (hookId `<project>` in group `cron`) when it
+/// has an owner; its jobs' fires are reported as any hook's.
+pub fn run(store: &Store<'_>, queue: &dyn crate::fire::TaskQueue, http: &dyn HttpClient, hosts: &RepositoryHosts, root_url: &str, now: DateTime<Utc>) -> Result<Tick, StorageError> {
+    let sync = sync_projects(store, http, hosts, now)?;
+    let source = crate::cron_source::CronSource::new(store.kv, http, hosts, root_url);
+    for (project, push) in &sync.tips {
+        source.knows_tip(project, push.clone());
+    }
+    let mut fires = crate::scheduler::tick_with(store, queue, Some(&source), now)?;
+    for (project, error) in &sync.failed {
+        let Some(owner) = CronProjects { kv: store.kv, sleep: &|_| {} }.get(project)?.and_then(|p| p.owner) else { continue };
+        fires.to_report.push(crate::notify::FailureReport {
+            hook_group_id: cron_hooks::GROUP.into(),
+            hook_id: project.clone(),
+            owner,
+            fired_by: crate::render::FiredBy::Schedule,
+            task_id: String::new(),
+            time: now,
+            error: format!("cron project `{project}`: {error}"),
+        });
+    }
+    Ok(Tick { sync, fires })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,12 +227,7 @@ mod tests {
         for i in 0..96 {
             let at = start + chrono::Duration::minutes(15 * i) + chrono::Duration::seconds(20);
             for _ in 0..2 {
-                let sync = sync_projects(&store, &gh, &hosts, at).unwrap();
-                let source = crate::cron_source::CronSource::new(kv, &gh, &hosts, "https://tc.example.com");
-                for (project, push) in sync.tips {
-                    source.knows_tip(&project, push);
-                }
-                fired += crate::scheduler::tick_with(&store, &queue, Some(&source), at).unwrap().fired;
+                fired += run(&store, &queue, &gh, &hosts, "https://tc.example.com", at).unwrap().fires.fired;
             }
         }
         let tasks = kv.keys_with_prefix("task/");
@@ -214,5 +243,38 @@ mod tests {
         // Each task under its slot's id.
         let slot = "2026-12-01T05:00:00Z".parse().unwrap();
         assert!(q.task(&crate::cron_decision::decision_task_id("fenix", "nightly", slot)).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_repository_outage_at_a_jobs_slot_is_a_retry_not_a_loss() {
+        let fixture = crate::store::Fixture::new();
+        let (kv, store) = (&fixture.kv, fixture.store());
+        let hosts = RepositoryHosts::default();
+        let req: CronProjectRequest =
+            serde_json::from_value(json!({"repository": {"url": "https://github.com/org/repo", "type": "git", "level": "3"}, "owner": "releng@example.com"})).unwrap();
+        CronProjects { kv, sleep: &|_| {} }.put(&req.check("fenix", &hosts, "t").unwrap()).unwrap();
+        let gh = GitHub { cron_yml: RefCell::new(Some("jobs: [{name: nightly, job: {type: decision-task, treeherder-symbol: N, target-tasks-method: n}, when: [{hour: 5, minute: 0}]}]")), up: RefCell::new(true) };
+        let roles = crate::scopes::Roles::new(vec![crate::scopes::Role { role_id: "repo:github.com/org/repo:cron:*".into(), scopes: vec!["queue:*".into()] }]);
+        let queue = crate::fire::EmbeddedTaskQueue { queue: crate::embedded_queue::EmbeddedQueue { kv }, roles: &roles };
+        let at = |t: &str| -> DateTime<Utc> { t.parse().unwrap() };
+        run(&store, &queue, &gh, &hosts, "https://tc.example.com", at("2026-12-01T04:45:10Z")).unwrap();
+        // Down at the job's slot: the project's failure is reported (it has an owner), the
+        // job stays due.
+        *gh.up.borrow_mut() = false;
+        let down = run(&store, &queue, &gh, &hosts, "https://tc.example.com", at("2026-12-01T05:00:10Z")).unwrap();
+        assert_eq!((down.fires.due, down.fires.retrying, down.fires.fired), (1, 1, 0));
+        assert_eq!(down.fires.to_report.len(), 1, "{:?}", down.fires.to_report);
+        assert_eq!((down.fires.to_report[0].hook_id.as_str(), down.fires.to_report[0].owner.as_str()), ("fenix", "releng@example.com"));
+        assert!(kv.keys_with_prefix("task/").is_empty());
+        // Back at the next tick: the 05:00 task is created, under the 05:00 slot's id.
+        *gh.up.borrow_mut() = true;
+        let back = run(&store, &queue, &gh, &hosts, "https://tc.example.com", at("2026-12-01T05:15:10Z")).unwrap();
+        assert_eq!((back.fires.fired, back.fires.retrying), (1, 0));
+        let id = crate::cron_decision::decision_task_id("fenix", "nightly", at("2026-12-01T05:00:00Z"));
+        assert_eq!(kv.keys_with_prefix("task/"), [format!("task/{id}")]);
+        let group = HookGroupId::new("cron").unwrap();
+        let hook = store.hook(&group, &crate::ids::HookId::new("fenix/nightly").unwrap()).unwrap().unwrap();
+        assert_eq!(hook.next_scheduled_date, "2026-12-02T05:00:00.000Z");
+        assert!(hook.definition.metadata.email_on_error, "a project with an owner: its jobs' failures are reported");
     }
 }

@@ -119,6 +119,9 @@ pub enum FireOutcome {
     Created { task_id: String },
     RenderFailed(String),
     QueueFailed(QueueError),
+    /// Something the task is made from did not answer (a cron job's repository): tried
+    /// again later with the same taskId, as a Queue outage is.
+    Unavailable(String),
 }
 
 /// Where a hook's task comes from when it is not its own template: a cron project's job
@@ -126,7 +129,24 @@ pub enum FireOutcome {
 pub trait TaskSource {
     /// The task for `hook` (`Ok(None)`: it declines), or why there is none; `None` if this
     /// source does not make the hook's task.
-    fn task(&self, hook: &HookRecord, ctx: &FireContext, task_id: &str, now: DateTime<Utc>) -> Option<Result<Option<Map<String, Value>>, String>>;
+    fn task(&self, hook: &HookRecord, ctx: &FireContext, task_id: &str, now: DateTime<Utc>) -> Option<Result<Option<Map<String, Value>>, SourceError>>;
+}
+
+/// Why a [`TaskSource`] made no task.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SourceError {
+    /// Final for this fire: recorded as its error.
+    #[error("{0}")]
+    Failed(String),
+    /// What the task is made from did not answer: the fire is tried again.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<String> for SourceError {
+    fn from(e: String) -> Self {
+        SourceError::Failed(e)
+    }
 }
 
 #[derive(Clone, Copy, Default)]
@@ -148,13 +168,17 @@ pub struct FireOptions<'a> {
 impl FireOutcome {
     /// A Queue failure that a later attempt with the same taskId may overcome.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, FireOutcome::QueueFailed(e) if e.is_retryable())
+        match self {
+            FireOutcome::QueueFailed(e) => e.is_retryable(),
+            FireOutcome::Unavailable(_) => true,
+            _ => false,
+        }
     }
 
     /// The error a failed fire records, if it failed.
     pub fn error(&self) -> Option<String> {
         match self {
-            FireOutcome::RenderFailed(e) => Some(e.clone()),
+            FireOutcome::RenderFailed(e) | FireOutcome::Unavailable(e) => Some(e.clone()),
             FireOutcome::QueueFailed(e) => Some(e.to_string()),
             FireOutcome::Declined | FireOutcome::Created { .. } => None,
         }
@@ -237,7 +261,7 @@ pub fn fire(
     };
     (record.result, record.error) = match &outcome {
         FireOutcome::Created { .. } => (FireResult::Success, String::new()),
-        FireOutcome::RenderFailed(e) => (FireResult::Error, e.chars().take(MAX_ERROR_CHARS).collect()),
+        FireOutcome::RenderFailed(e) | FireOutcome::Unavailable(e) => (FireResult::Error, e.chars().take(MAX_ERROR_CHARS).collect()),
         FireOutcome::QueueFailed(e) => (FireResult::Error, describe(e).chars().take(MAX_ERROR_CHARS).collect()),
         FireOutcome::Declined => unreachable!("returned above"),
     };
@@ -256,7 +280,8 @@ fn render(hook: &HookRecord, ctx: &FireContext, task_id: &str, now: DateTime<Utc
     let mut task = match made {
         Some(Ok(Some(task))) => task,
         Some(Ok(None)) => return Ok(None),
-        Some(Err(e)) => return Err(FireOutcome::RenderFailed(e)),
+        Some(Err(SourceError::Failed(e))) => return Err(FireOutcome::RenderFailed(e)),
+        Some(Err(SourceError::Unavailable(e))) => return Err(FireOutcome::Unavailable(e)),
         None if crate::cron_hooks::managed(&hook.definition).is_some() => {
             return Err(FireOutcome::RenderFailed("a cron project's job can only be fired where its repository can be read (the timer, a trigger)".into()));
         }

@@ -145,7 +145,7 @@ impl HookCreationRequest {
 
 /// The `email` format as JSON Schema validators check it (ajv-formats' fast mode): one
 /// `@`, a non-empty local part without spaces, a domain of dot-separated labels.
-fn is_email(s: &str) -> bool {
+pub fn is_email(s: &str) -> bool {
     let Some((local, domain)) = s.split_once('@') else { return false };
     !local.is_empty()
         && !domain.contains('@')

@@ -20,6 +20,12 @@ pub trait HttpClient {
     fn send_within(&self, method: &str, url: &str, headers: &[(String, String)], body: &[u8], _timeout: Duration) -> Result<(u16, Vec<u8>), String> {
         self.send(method, url, headers, body)
     }
+    /// `GET` within `timeout`, also giving the answer's `location` header, so a caller can
+    /// follow a redirect (wasi-http does not follow them; GitHub's `raw` URLs redirect).
+    /// A client that cannot see headers answers `None` for it.
+    fn get_within(&self, url: &str, headers: &[(String, String)], timeout: Duration) -> Result<(u16, Option<String>, Vec<u8>), String> {
+        self.send_within("GET", url, headers, &[], timeout).map(|(status, body)| (status, None, body))
+    }
     fn sleep(&self, d: Duration);
 }
 

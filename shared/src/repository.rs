@@ -95,37 +95,86 @@ pub fn parse_url(url: &str, kind: Kind, hosts: &RepositoryHosts) -> Result<Repos
     Ok(RepositoryUrl { url: url.to_string(), repo_path: rest.to_string(), path: path.to_string() })
 }
 
-fn get(http: &dyn HttpClient, url: &str, accept: &str) -> Result<Option<Vec<u8>>, String> {
+/// Why a repository could not be read.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ReadError {
+    /// No answer, a 5xx or a 429: the host may answer later, so the fire that needed it
+    /// is tried again (a dependency's failure is a retry, not a loss).
+    #[error("{0}")]
+    Unavailable(String),
+    /// The host answered, and the answer cannot be used (no such branch, not JSON, ...).
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl From<ReadError> for String {
+    fn from(e: ReadError) -> String {
+        e.to_string()
+    }
+}
+
+/// How many redirects a read follows (GitHub's `raw` URLs answer one, to
+/// `raw.githubusercontent.com`).
+const MAX_REDIRECTS: usize = 3;
+
+fn get(http: &dyn HttpClient, url: &str, accept: &str) -> Result<Option<Vec<u8>>, ReadError> {
     let headers = [("accept".to_string(), accept.to_string()), ("user-agent".to_string(), "taskhooks".to_string())];
-    match http.send_within("GET", url, &headers, &[], TIMEOUT) {
-        Ok((200, body)) if body.len() <= MAX_FILE_BYTES => Ok(Some(body)),
-        Ok((200, body)) => Err(format!("GET {url}: the answer is {} bytes; at most {MAX_FILE_BYTES} are read", body.len())),
-        Ok((404, _)) => Ok(None),
-        Ok((status, _)) => Err(format!("GET {url}: HTTP {status}")),
-        Err(e) => Err(format!("GET {url}: {e}")),
+    let refused = |m: String| ReadError::Refused(format!("GET {url}: {m}"));
+    let mut at = url.to_string();
+    for _ in 0..=MAX_REDIRECTS {
+        match http.get_within(&at, &headers, TIMEOUT) {
+            Ok((200, _, body)) if body.len() <= MAX_FILE_BYTES => return Ok(Some(body)),
+            Ok((200, _, body)) => return Err(refused(format!("the answer is {} bytes; at most {MAX_FILE_BYTES} are read", body.len()))),
+            Ok((404, _, _)) => return Ok(None),
+            Ok((301 | 302 | 303 | 307 | 308, Some(location), _)) => {
+                at = redirect_target(&at, &location).ok_or_else(|| refused(format!("redirected to {location:?}, which is not read")))?
+            }
+            Ok((status, _, _)) if status >= 500 || status == 429 => return Err(ReadError::Unavailable(format!("GET {url}: HTTP {status}"))),
+            Ok((status, _, _)) => return Err(refused(format!("HTTP {status}"))),
+            Err(e) => return Err(ReadError::Unavailable(format!("GET {url}: {e}"))),
+        }
+    }
+    Err(refused(format!("more than {MAX_REDIRECTS} redirects")))
+}
+
+/// Where a redirect from `from` to `location` goes: a path on the same origin, or an
+/// `https` URL (`http` only from a loopback test host, as repository URLs). The
+/// platform's outbound permissions still decide which hosts can be reached.
+fn redirect_target(from: &str, location: &str) -> Option<String> {
+    let (scheme, rest) = from.split_once("://")?;
+    let origin = rest.split('/').next()?;
+    if location.starts_with('/') && !location.starts_with("//") {
+        return Some(format!("{scheme}://{origin}{location}"));
+    }
+    let loopback = |host: &str| host.starts_with("127.0.0.1:") || host.starts_with("localhost:");
+    match location.split_once("://") {
+        Some(("https", _)) => Some(location.to_string()),
+        Some(("http", to)) if loopback(origin) && loopback(to.split('/').next().unwrap_or("")) => Some(location.to_string()),
+        _ => None,
     }
 }
 
 /// The tip of `branch`, as build-decision's `get_push_info` reports it.
-pub fn tip(http: &dyn HttpClient, repo: &RepositoryUrl, kind: Kind, branch: &str, hosts: &RepositoryHosts) -> Result<Push, String> {
+pub fn tip(http: &dyn HttpClient, repo: &RepositoryUrl, kind: Kind, branch: &str, hosts: &RepositoryHosts) -> Result<Push, ReadError> {
+    let bad = ReadError::Refused;
     match kind {
         Kind::Git => {
             let url = format!("{}/repos/{}/git/ref/heads/{branch}", hosts.github_api.trim_end_matches('/'), repo.path);
-            let body = get(http, &url, "application/vnd.github+json")?.ok_or_else(|| format!("GET {url}: no branch {branch}"))?;
-            let answer: Value = serde_json::from_slice(&body).map_err(|e| format!("GET {url}: not JSON: {e}"))?;
-            let sha = answer["object"]["sha"].as_str().filter(|s| is_revision(s)).ok_or_else(|| format!("GET {url}: no object.sha"))?;
+            let body = get(http, &url, "application/vnd.github+json")?.ok_or_else(|| bad(format!("GET {url}: no branch {branch}")))?;
+            let answer: Value = serde_json::from_slice(&body).map_err(|e| bad(format!("GET {url}: not JSON: {e}")))?;
+            let sha = answer["object"]["sha"].as_str().filter(|s| is_revision(s)).ok_or_else(|| bad(format!("GET {url}: no object.sha")))?;
             Ok(Push::Git { branch: branch.to_string(), revision: sha.to_string() })
         }
         Kind::Hg => {
             let url = format!("{}/json-pushes?version=2&changeset={branch}&full=1", repo.url);
-            let body = get(http, &url, "application/json")?.ok_or_else(|| format!("GET {url}: no branch {branch}"))?;
-            let answer: Value = serde_json::from_slice(&body).map_err(|e| format!("GET {url}: not JSON: {e}"))?;
-            let pushes = answer["pushes"].as_object().ok_or_else(|| format!("GET {url}: no pushes"))?;
+            let body = get(http, &url, "application/json")?.ok_or_else(|| bad(format!("GET {url}: no branch {branch}")))?;
+            let answer: Value = serde_json::from_slice(&body).map_err(|e| bad(format!("GET {url}: not JSON: {e}")))?;
+            let pushes = answer["pushes"].as_object().ok_or_else(|| bad(format!("GET {url}: no pushes")))?;
             let [(pushlog_id, push)] = pushes.iter().collect::<Vec<_>>()[..] else {
-                return Err(format!("GET {url}: {} pushes for {branch}; exactly one is supported", pushes.len()));
+                return Err(bad(format!("GET {url}: {} pushes for {branch}; exactly one is supported", pushes.len())));
             };
-            let changesets = push["changesets"].as_array().filter(|c| !c.is_empty()).ok_or_else(|| format!("GET {url}: a push without changesets"))?;
-            let revision = changesets[changesets.len() - 1]["node"].as_str().filter(|s| is_revision(s)).ok_or_else(|| format!("GET {url}: no tip node"))?;
+            let changesets = push["changesets"].as_array().filter(|c| !c.is_empty()).ok_or_else(|| bad(format!("GET {url}: a push without changesets")))?;
+            let revision = changesets[changesets.len() - 1]["node"].as_str().filter(|s| is_revision(s)).ok_or_else(|| bad(format!("GET {url}: no tip node")))?;
             let base = changesets[0]["parents"][0].as_str().unwrap_or_default();
             Ok(Push::Hg {
                 revision: revision.to_string(),
@@ -143,14 +192,14 @@ fn is_revision(s: &str) -> bool {
 }
 
 /// The file at `path` in `revision`, `None` if the repository has no such file.
-pub fn file(http: &dyn HttpClient, repo: &RepositoryUrl, kind: Kind, revision: &str, path: &str) -> Result<Option<String>, String> {
+pub fn file(http: &dyn HttpClient, repo: &RepositoryUrl, kind: Kind, revision: &str, path: &str) -> Result<Option<String>, ReadError> {
     let url = match kind {
         Kind::Git => format!("{}/raw/{revision}/{path}", repo.url),
         Kind::Hg => format!("{}/raw-file/{revision}/{path}", repo.url),
     };
     match get(http, &url, "text/plain")? {
         None => Ok(None),
-        Some(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| format!("GET {url}: not UTF-8 text")),
+        Some(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| ReadError::Refused(format!("GET {url}: not UTF-8 text"))),
     }
 }
 
@@ -187,6 +236,32 @@ mod tests {
     }
 
     #[test]
+    fn reads_follow_a_few_redirects_to_https_only() {
+        assert_eq!(redirect_target("https://github.com/o/r/raw/x/f", "https://raw.githubusercontent.com/o/r/x/f").as_deref(), Some("https://raw.githubusercontent.com/o/r/x/f"));
+        assert_eq!(redirect_target("http://127.0.0.1:9/o/r/raw/x/f", "/raw/o/r/x/f").as_deref(), Some("http://127.0.0.1:9/raw/o/r/x/f"));
+        assert_eq!(redirect_target("https://github.com/a", "http://evil.example/a"), None, "never down to plain http");
+        assert_eq!(redirect_target("https://github.com/a", "//evil.example/a"), None);
+        assert_eq!(redirect_target("https://github.com/a", "file:///etc/passwd"), None);
+        /// Redirects `/loop` to itself and `/moved` to `/there`.
+        struct Redirecting;
+        impl HttpClient for Redirecting {
+            fn send(&self, _m: &str, _u: &str, _h: &[(String, String)], _b: &[u8]) -> Result<(u16, Vec<u8>), String> {
+                unreachable!("reads ask for the location")
+            }
+            fn get_within(&self, url: &str, _h: &[(String, String)], _t: Duration) -> Result<(u16, Option<String>, Vec<u8>), String> {
+                Ok(match url {
+                    "https://h.example/moved" => (302, Some("/there".into()), vec![]),
+                    "https://h.example/there" => (200, None, b"here".to_vec()),
+                    _ => (302, Some("https://h.example/loop".into()), vec![]),
+                })
+            }
+            fn sleep(&self, _: Duration) {}
+        }
+        assert_eq!(get(&Redirecting, "https://h.example/moved", "text/plain"), Ok(Some(b"here".to_vec())));
+        assert!(matches!(get(&Redirecting, "https://h.example/loop", "text/plain"), Err(ReadError::Refused(e)) if e.contains("more than 3 redirects")));
+    }
+
+    #[test]
     fn tips_and_files_over_githubs_and_hgs_protocols() {
         let sha = "0123456789abcdef0123456789abcdef01234567";
         let pushes = r#"{"lastpushid": 9, "pushes": {"42": {"user": "someone@example.com", "date": 1700000000,
@@ -210,6 +285,11 @@ mod tests {
         let push = tip(&http, &hg, Kind::Hg, "default", &hosts).unwrap();
         assert_eq!(push, Push::Hg { revision: "cccccccccccc".into(), base_revision: "bbbbbbbbbbbb".into(), pushlog_id: "42".into(), pushdate: 1_700_000_000 });
         assert_eq!(file(&http, &hg, Kind::Hg, push.revision(), ".cron.yml"), Ok(Some("jobs: []".into())));
-        assert!(tip(&http, &gh, Kind::Git, "gone", &hosts).unwrap_err().contains("connection refused"));
+        // No answer is worth a retry; an answer that cannot be used is not.
+        assert!(matches!(tip(&http, &gh, Kind::Git, "gone", &hosts), Err(ReadError::Unavailable(e)) if e.contains("connection refused")));
+        let busy = Host(vec![("https://api.github.com/repos/org/repo/git/ref/heads/main", 503, "")], RefCell::default());
+        assert!(matches!(tip(&busy, &gh, Kind::Git, "main", &hosts), Err(ReadError::Unavailable(e)) if e.contains("HTTP 503")));
+        let odd = Host(vec![("https://api.github.com/repos/org/repo/git/ref/heads/main", 200, "{}")], RefCell::default());
+        assert!(matches!(tip(&odd, &gh, Kind::Git, "main", &hosts), Err(ReadError::Refused(e)) if e.contains("no object.sha")));
     }
 }

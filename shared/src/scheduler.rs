@@ -214,7 +214,7 @@ fn tick_slot(
         match outcome {
             FireOutcome::Created { .. } => report.fired += 1,
             FireOutcome::Declined => report.declined += 1,
-            FireOutcome::RenderFailed(e) => failed(report, &hook, &task_id, e, now),
+            FireOutcome::RenderFailed(e) | FireOutcome::Unavailable(e) => failed(report, &hook, &task_id, e, now),
             FireOutcome::QueueFailed(e) => failed(report, &hook, &task_id, e.to_string(), now),
         }
         let moved = advance(hook.clone(), now)?;

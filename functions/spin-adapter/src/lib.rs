@@ -96,6 +96,21 @@ impl taskhooks_shared::remote_queue::HttpClient for SpinHttp {
     }
 
     fn send_within(&self, method: &str, url: &str, headers: &[(String, String)], body: &[u8], timeout: std::time::Duration) -> Result<(u16, Vec<u8>), String> {
+        self.exchange(method, url, headers, body, timeout).map(|(status, _, body)| (status, body))
+    }
+
+    fn get_within(&self, url: &str, headers: &[(String, String)], timeout: std::time::Duration) -> Result<(u16, Option<String>, Vec<u8>), String> {
+        self.exchange("GET", url, headers, &[], timeout)
+    }
+
+    fn sleep(&self, d: std::time::Duration) {
+        std::thread::sleep(d);
+    }
+}
+
+impl SpinHttp {
+    /// One request and its answer: status, `location` header, body.
+    fn exchange(&self, method: &str, url: &str, headers: &[(String, String)], body: &[u8], timeout: std::time::Duration) -> Result<(u16, Option<String>, Vec<u8>), String> {
         use spin_sdk::wit::wasi::http0_2_0::{outgoing_handler, types};
         // The platform's timeouts bound each phase (and each chunk of the answer); the
         // deadline bounds the whole exchange, so an answer trickling in cannot outlast it.
@@ -145,6 +160,7 @@ impl taskhooks_shared::remote_queue::HttpClient for SpinHttp {
         };
         let response = response.map_err(|()| "response already taken".to_string())?.map_err(|e| format!("{e:?}"))?;
         let status = response.status();
+        let location = response.headers().get(&"location".to_string()).first().map(|v| String::from_utf8_lossy(v).into_owned());
         let incoming = response.consume().map_err(|()| "response body unavailable".to_string())?;
         let mut answer = Vec::new();
         {
@@ -164,11 +180,7 @@ impl taskhooks_shared::remote_queue::HttpClient for SpinHttp {
             }
         }
         types::IncomingBody::finish(incoming);
-        Ok((status, answer))
-    }
-
-    fn sleep(&self, d: std::time::Duration) {
-        std::thread::sleep(d);
+        Ok((status, location, answer))
     }
 }
 

@@ -80,7 +80,11 @@ impl Service<'_> {
         let http = self.http.ok_or_else(|| ApiError::new(ErrorCode::ServiceUnavailable, "this component cannot read repositories"))?;
         let slot = crate::cron_yml::slot_of(at);
         let hosts = &self.config.repository_hosts;
-        let unreadable = |e: String| ApiError::new(ErrorCode::ServiceUnavailable, format!("the repository could not be read: {e}"));
+        // The host down is worth a retry (503); an answer that cannot be used is not (400).
+        let unreadable = |e: crate::repository::ReadError| match e {
+            crate::repository::ReadError::Unavailable(e) => ApiError::new(ErrorCode::ServiceUnavailable, format!("the repository could not be read: {e}")),
+            crate::repository::ReadError::Refused(e) => ApiError::new(ErrorCode::InputError, format!("the repository could not be read: {e}")),
+        };
         let r = &record.repository;
         let url = crate::repository::parse_url(&r.url, r.kind, hosts).map_err(|e| ApiError::new(ErrorCode::InputError, e))?;
         let push = crate::repository::tip(http, &url, r.kind, &r.branch, hosts).map_err(unreadable)?;
@@ -102,11 +106,11 @@ impl Service<'_> {
                 next_scheduled_date: String::new(),
             };
             let task_id = crate::cron_decision::decision_task_id(project, name, slot);
-            let made = crate::fire::TaskSource::task(&source, &hook, &ctx, &task_id, slot).unwrap_or_else(|| Err("not a cron job".into()));
+            let made = crate::fire::TaskSource::task(&source, &hook, &ctx, &task_id, slot).unwrap_or_else(|| Err("not a cron job".to_string().into()));
             due.push(match made {
                 Ok(Some(task)) => json!({"job": name, "taskId": task_id, "task": task}),
                 Ok(None) => json!({"job": name, "declined": true}),
-                Err(error) => json!({"job": name, "error": error}),
+                Err(error) => json!({"job": name, "error": error.to_string()}),
             });
         }
         Ok(json!({"slot": iso_time(slot), "revision": push.revision(), "jobs": due}))

@@ -385,6 +385,10 @@ impl Service<'_> {
             FireOutcome::Declined => Ok(to_json(TriggerHookResponse::Declined {})),
             FireOutcome::Created { task_id } => Ok(to_json(TriggerHookResponse::created(&task_id))),
             FireOutcome::RenderFailed(e) => Err(ApiError::new(ErrorCode::InputError, format!("While firing hook:\n{e}"))),
+            FireOutcome::Unavailable(e) => Err(ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                format!("Task `{task_id}` could not be made, so nothing was created; try again later.\n{e}"),
+            )),
             FireOutcome::QueueFailed(e) if e.is_retryable() => Err(ApiError::new(
                 ErrorCode::ServiceUnavailable,
                 format!(
