@@ -24,9 +24,11 @@ USAGE:
         Serve the HTTP routes and run the cron triggers of spin.toml.
         --listen ADDR               address to listen on (default 127.0.0.1:3000; port 0 picks one)
         --disable-cron              do not run the cron triggers (tests tick them by hand)
-    taskhooks cron COMPONENT [--at TIME] [OPTIONS]
+    taskhooks cron COMPONENT [--at TIME] [--repeat N [--step SECONDS]] [OPTIONS]
         Run one cron component once, as its trigger would at TIME (RFC 3339 or seconds
-        since the epoch; default now), then exit. Exit status 1 if it failed.
+        since the epoch; default now), then exit. Exit status 1 if it failed. With
+        --repeat, N runs one after another at TIME, TIME+STEP, ... (default step 900 s),
+        to replay days of ticks in one process; it stops at the first failed run.
     taskhooks kv upgrade [OPTIONS]
         Upgrade the default key-value store to this version's layout, in place (a store
         written before taskhooks 0.2; safe to interrupt and run again). The components
@@ -55,6 +57,8 @@ struct Options {
     runtime_config: Option<PathBuf>,
     state_dir: Option<PathBuf>,
     at: Option<String>,
+    repeat: u32,
+    step: i64,
     disable_cron: bool,
     repair: bool,
     limits: runtime::Limits,
@@ -70,6 +74,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options> {
         runtime_config: None,
         state_dir: None,
         at: None,
+        repeat: 1,
+        step: 900,
         disable_cron: false,
         repair: false,
         limits: runtime::Limits::default(),
@@ -85,6 +91,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options> {
             "--runtime-config-file" => opts.runtime_config = Some(value(&arg)?.into()),
             "--state-dir" => opts.state_dir = Some(value(&arg)?.into()),
             "--at" => opts.at = Some(value("--at")?),
+            "--repeat" => opts.repeat = value("--repeat")?.parse().ok().filter(|n| *n > 0).ok_or_else(|| anyhow!("--repeat needs a whole number, at least 1"))?,
+            "--step" => opts.step = value("--step")?.parse().ok().filter(|n| *n > 0).ok_or_else(|| anyhow!("--step needs a whole number of seconds"))?,
             "--disable-cron" => opts.disable_cron = true,
             "--repair" => opts.repair = true,
             "--max-instance-memory" => opts.limits.memory_bytes = value(&arg)?.parse().context("--max-instance-memory takes bytes")?,
@@ -176,9 +184,12 @@ async fn run(opts: Options) -> Result<()> {
             Some(t) => parse_time(t)?,
             None => Utc::now(),
         };
-        let ts = u64::try_from(at.timestamp()).map_err(|_| anyhow!("time before the epoch"))?;
-        app.run_cron(&id, ts).await?;
-        eprintln!("taskhooks: cron component `{id}` ran at {}", at.to_rfc3339());
+        for i in 0..opts.repeat {
+            let at = at + chrono::Duration::seconds(opts.step * i64::from(i));
+            let ts = u64::try_from(at.timestamp()).map_err(|_| anyhow!("time before the epoch"))?;
+            app.run_cron(&id, ts).await?;
+            eprintln!("taskhooks: cron component `{id}` ran at {}", at.to_rfc3339());
+        }
         return Ok(());
     }
 

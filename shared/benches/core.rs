@@ -77,9 +77,11 @@ fn api(c: &mut Criterion) {
         sealing_key: SealingKey::from_base64("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap(),
         version: "bench".into(),
         taskcluster: None,
-                failure_channel: None,
-                pulse: None,
-                github_webhook_secret: None,
+        failure_channel: None,
+        pulse: None,
+        github_webhook_secret: None,
+        repository_hosts: Default::default(),
+        public_url: None,
     };
     let kv = MemoryStore::default();
     let signed = |method: &str, path: &str, body: &str| {

@@ -74,7 +74,10 @@ fn schedule_text(when: &[Sched]) -> Vec<String> {
 /// The hook `job` of `project` should be.
 pub fn definition(project: &CronProject, job: &ProjectJob) -> HookDefinition {
     let name = &job.job.name;
+    // A job whose `run-on-projects` leaves this project out never comes due here (it can
+    // still be run by hand, as build-decision's `--force-run` runs it).
     let (when, error) = match &job.when {
+        Ok(_) if !job.runs_on(&project.project) => (vec![], None),
         Ok(when) => (when.clone(), None),
         Err(e) => (vec![], Some(e.clone())),
     };
@@ -206,6 +209,9 @@ jobs:
         assert_eq!((m.project.as_str(), m.job.as_str(), m.definition["job"]["treeherder-symbol"].clone()), ("mozilla-central", "nightly", json!("Nd")));
         let by_hand = store.hook(&group, &HookId::new("mozilla-central/by-hand").unwrap()).unwrap().unwrap();
         assert_eq!(by_hand.next_scheduled_date, FAR_FUTURE, "when: [] is never scheduled");
+        let beta_only = "jobs: [{name: beta-only, job: {type: decision-task, treeherder-symbol: B, target-tasks-method: b}, run-on-projects: [mozilla-beta], when: [{minute: 0}]}]";
+        let beta = definition(&project(), &crate::cron_yml::parse(beta_only, "mozilla-central").unwrap()["beta-only"]);
+        assert!(managed(&beta).unwrap().when.is_empty(), "run-on-projects leaves mozilla-central out: never due here");
         assert_eq!(by_hand.definition.bindings.len(), 1, "the project's bindings for the job");
         // The same file again: nothing written, tokens kept.
         assert_eq!(sync(&store, &project(), &jobs, &ids(&store), now).unwrap(), SyncReport::default());

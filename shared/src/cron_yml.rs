@@ -144,8 +144,13 @@ pub struct ProjectJob {
 
 impl ProjectJob {
     /// build-decision's `should_run` for slot `t` (already rounded to 15 minutes).
+    /// The job's `run-on-projects` (if given) names `project`.
+    pub fn runs_on(&self, project: &str) -> bool {
+        self.job.run_on_projects.as_ref().is_none_or(|projects| projects.iter().any(|p| p == project))
+    }
+
     pub fn due_at(&self, project: &str, t: DateTime<Utc>) -> bool {
-        if self.job.run_on_projects.as_ref().is_some_and(|projects| !projects.iter().any(|p| p == project)) {
+        if !self.runs_on(project) {
             return false;
         }
         self.when.as_ref().is_ok_and(|when| when.iter().any(|s| matches(s, t)))

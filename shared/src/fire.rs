@@ -303,15 +303,18 @@ fn render(hook: &HookRecord, ctx: &FireContext, task_id: &str, now: DateTime<Utc
     Ok(Some(task))
 }
 
-fn create(queue: &dyn TaskQueue, hook: &HookRecord, task: &Map<String, Value>, task_id: &str, now: DateTime<Utc>, options: FireOptions<'_>) -> FireOutcome {
-    let d = &hook.definition;
-    // A cron project's job is created with that job's own scopes only (build-decision's
-    // cron task holds the union `...:cron:*`); any other hook with its role.
-    let role = match crate::cron_hooks::managed(d) {
+/// The role a hook's tasks are created with. A cron project's job: that job's own
+/// scopes only (build-decision's cron task holds the union `...:cron:*`); any other hook:
+/// its `hook-id:<g>/<h>`.
+pub fn role_of(d: &crate::model::HookDefinition) -> String {
+    match crate::cron_hooks::managed(d) {
         Some(job) => format!("repo:{}:cron:{}", job.repo_path, job.job),
         None => format!("hook-id:{}/{}", d.hook_group_id, d.hook_id),
-    };
-    match queue.create_task(task_id, task, &role, now) {
+    }
+}
+
+fn create(queue: &dyn TaskQueue, hook: &HookRecord, task: &Map<String, Value>, task_id: &str, now: DateTime<Utc>, options: FireOptions<'_>) -> FireOutcome {
+    match queue.create_task(task_id, task, &role_of(&hook.definition), now) {
         Ok(()) => FireOutcome::Created { task_id: task_id.to_string() },
         Err(QueueError::Api { status: 409, .. }) if options.conflict_means_created => FireOutcome::Created { task_id: task_id.to_string() },
         Err(e) => FireOutcome::QueueFailed(e),

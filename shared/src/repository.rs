@@ -52,11 +52,14 @@ pub struct RepositoryHosts {
     pub allowed: Vec<String>,
     /// The GitHub API (`https://api.github.com`).
     pub github_api: String,
+    /// Sent to the GitHub API (`Authorization: Bearer`), as build-decision sends its
+    /// `github_token`: unauthenticated callers get 60 requests an hour.
+    pub github_token: Option<String>,
 }
 
 impl Default for RepositoryHosts {
     fn default() -> Self {
-        RepositoryHosts { allowed: vec!["github.com".into(), "hg.mozilla.org".into()], github_api: "https://api.github.com".into() }
+        RepositoryHosts { allowed: vec!["github.com".into(), "hg.mozilla.org".into()], github_api: "https://api.github.com".into(), github_token: None }
     }
 }
 
@@ -118,10 +121,23 @@ impl From<ReadError> for String {
 const MAX_REDIRECTS: usize = 3;
 
 fn get(http: &dyn HttpClient, url: &str, accept: &str) -> Result<Option<Vec<u8>>, ReadError> {
-    let headers = [("accept".to_string(), accept.to_string()), ("user-agent".to_string(), "taskhooks".to_string())];
+    get_authorized(http, url, accept, None)
+}
+
+/// `get`, with an `authorization` header that only `url`'s origin is sent (a redirect
+/// elsewhere goes without it).
+fn get_authorized(http: &dyn HttpClient, url: &str, accept: &str, authorization: Option<&str>) -> Result<Option<Vec<u8>>, ReadError> {
+    let mut headers = vec![("accept".to_string(), accept.to_string()), ("user-agent".to_string(), "taskhooks".to_string())];
+    if let Some(a) = authorization {
+        headers.push(("authorization".to_string(), a.to_string()));
+    }
+    let origin = |u: &str| u.split('/').take(3).collect::<Vec<_>>().join("/");
     let refused = |m: String| ReadError::Refused(format!("GET {url}: {m}"));
     let mut at = url.to_string();
     for _ in 0..=MAX_REDIRECTS {
+        if origin(&at) != origin(url) {
+            headers.retain(|(k, _)| k != "authorization");
+        }
         match http.get_within(&at, &headers, TIMEOUT) {
             Ok((200, _, body)) if body.len() <= MAX_FILE_BYTES => return Ok(Some(body)),
             Ok((200, _, body)) => return Err(refused(format!("the answer is {} bytes; at most {MAX_FILE_BYTES} are read", body.len()))),
@@ -160,7 +176,8 @@ pub fn tip(http: &dyn HttpClient, repo: &RepositoryUrl, kind: Kind, branch: &str
     match kind {
         Kind::Git => {
             let url = format!("{}/repos/{}/git/ref/heads/{branch}", hosts.github_api.trim_end_matches('/'), repo.path);
-            let body = get(http, &url, "application/vnd.github+json")?.ok_or_else(|| bad(format!("GET {url}: no branch {branch}")))?;
+            let authorization = hosts.github_token.as_ref().map(|t| format!("Bearer {t}"));
+            let body = get_authorized(http, &url, "application/vnd.github+json", authorization.as_deref())?.ok_or_else(|| bad(format!("GET {url}: no branch {branch}")))?;
             let answer: Value = serde_json::from_slice(&body).map_err(|e| bad(format!("GET {url}: not JSON: {e}")))?;
             let sha = answer["object"]["sha"].as_str().filter(|s| is_revision(s)).ok_or_else(|| bad(format!("GET {url}: no object.sha")))?;
             Ok(Push::Git { branch: branch.to_string(), revision: sha.to_string() })
@@ -259,6 +276,35 @@ mod tests {
         }
         assert_eq!(get(&Redirecting, "https://h.example/moved", "text/plain"), Ok(Some(b"here".to_vec())));
         assert!(matches!(get(&Redirecting, "https://h.example/loop", "text/plain"), Err(ReadError::Refused(e)) if e.contains("more than 3 redirects")));
+    }
+
+    #[test]
+    fn the_github_token_goes_to_the_api_only() {
+        /// The API redirects once elsewhere; records who saw an authorization header.
+        struct Api(RefCell<Vec<(String, bool)>>);
+        impl HttpClient for Api {
+            fn send(&self, _m: &str, _u: &str, _h: &[(String, String)], _b: &[u8]) -> Result<(u16, Vec<u8>), String> {
+                unreachable!()
+            }
+            fn get_within(&self, url: &str, h: &[(String, String)], _t: Duration) -> Result<(u16, Option<String>, Vec<u8>), String> {
+                self.0.borrow_mut().push((url.to_string(), h.iter().any(|(k, v)| k == "authorization" && v == "Bearer ghp_secret")));
+                Ok(match url {
+                    "https://api.github.com/repos/org/repo/git/ref/heads/main" => (307, Some("https://elsewhere.example/ref".into()), vec![]),
+                    _ => (200, None, br#"{"object": {"sha": "0123456789abcdef"}}"#.to_vec()),
+                })
+            }
+            fn sleep(&self, _: Duration) {}
+        }
+        let hosts = RepositoryHosts { github_token: Some("ghp_secret".into()), ..RepositoryHosts::default() };
+        let gh = parse_url("https://github.com/org/repo", Kind::Git, &hosts).unwrap();
+        let api = Api(RefCell::default());
+        assert_eq!(tip(&api, &gh, Kind::Git, "main", &hosts).unwrap().revision(), "0123456789abcdef");
+        assert_eq!(
+            *api.0.borrow(),
+            [("https://api.github.com/repos/org/repo/git/ref/heads/main".to_string(), true), ("https://elsewhere.example/ref".to_string(), false)]
+        );
+        file(&api, &gh, Kind::Git, "0123456789abcdef", ".cron.yml").unwrap();
+        assert!(!api.0.borrow()[2].1, "files are read without it");
     }
 
     #[test]

@@ -20,6 +20,11 @@ REFERENCE = {
         _entry("tick", "post", "/tick"),
         _entry("pulseStatus", "get", "/hooks/<hookGroupId>/<hookId>/pulse", ["hookGroupId", "hookId"]),
         _entry("dryRun", "post", "/hooks/<hookGroupId>/<hookId>/dry-run", ["hookGroupId", "hookId"], input=True),
+        _entry("listCronProjects", "get", "/cron-projects"),
+        _entry("getCronProject", "get", "/cron-projects/<project>", ["project"]),
+        _entry("putCronProject", "put", "/cron-projects/<project>", ["project"], input=True),
+        _entry("deleteCronProject", "delete", "/cron-projects/<project>", ["project"]),
+        _entry("dryRunCronProject", "post", "/cron-projects/<project>/dry-run", ["project"], input=True),
     ],
 }
 

@@ -8,6 +8,7 @@ spin_sdk::wit_bindgen::generate!({
     path: "../wit",
 });
 
+use taskhooks_shared::cron_source::CronSource;
 use taskhooks_shared::notify::report_failure;
 use taskhooks_shared::platform::SystemClock;
 use taskhooks_shared::pulse::RabbitMq;
@@ -30,8 +31,10 @@ fn run(at: u64) -> Result<(), String> {
     ensure_layout(&kv)?;
     let store = Store { kv: &kv, key: &config.sealing_key };
     let mq = RabbitMq { http: &SpinHttp, config: pulse };
+    // Cron projects' jobs bound to exchanges are made from their repositories.
+    let source = CronSource::new(&kv, &SpinHttp, &config.repository_hosts, config.tasks_root_url());
     let report = with_task_queue(&store, &config, |queue| {
-        let relay = Relay { store: &store, mq: &mq, queue, clock: &SystemClock, batch: DEFAULT_BATCH };
+        let relay = Relay { store: &store, mq: &mq, queue, clock: &SystemClock, batch: DEFAULT_BATCH, source: Some(&source) };
         relay.run(chrono::Duration::seconds(BUDGET_SECONDS))
     })?
     .map_err(|e| format!("relay: {e}"))?;

@@ -239,8 +239,10 @@ pub fn service_config(version: &str) -> Result<taskhooks_shared::api::ServiceCon
             if let Some(api) = variable("github_api_url") {
                 hosts.github_api = api;
             }
+            hosts.github_token = variable("github_token");
             hosts
         },
+        public_url: variable("public_url").map(|u| u.trim_end_matches('/').to_string()),
     })
 }
 

@@ -1,6 +1,7 @@
 //! The scheduled tick: Spin's cron trigger calls `handle-cron-event` every 15 minutes, and
-//! each call fires every hook that came due since (`taskhooks_shared::scheduler`). The
-//! first tick of each UTC day also prunes what expired (`taskhooks_shared::daily`).
+//! each call reads every cron project's `.cron.yml` and fires every hook that came due
+//! since (`taskhooks_shared::cron_tick`, `taskhooks_shared::scheduler`). The first tick
+//! of each UTC day also prunes what expired (`taskhooks_shared::daily`).
 
 spin_sdk::wit_bindgen::generate!({
     runtime_path: "::spin_sdk::wit_bindgen::rt",
@@ -10,7 +11,7 @@ spin_sdk::wit_bindgen::generate!({
 
 use taskhooks_shared::daily::run_once_a_day;
 use taskhooks_shared::notify::report_failure;
-use taskhooks_shared::scheduler::tick;
+use taskhooks_shared::cron_tick;
 use taskhooks_shared::store::Store;
 use taskhooks_spin_adapter::{ensure_layout, service_config, with_task_queue, SpinHttp, SpinKeyValue};
 
@@ -38,7 +39,9 @@ fn run(now_s: u64) -> Result<(), String> {
     let config = service_config(env!("CARGO_PKG_VERSION"))?;
     let store = Store { kv: &kv, key: &config.sealing_key };
     let now = chrono::DateTime::from_timestamp(now_s as i64, 0).ok_or("tick time out of range")?;
-    let report = with_task_queue(&store, &config, |queue| tick(&store, queue, now))?.map_err(|e| e.to_string())?;
+    let tick = with_task_queue(&store, &config, |queue| cron_tick::run(&store, queue, &SpinHttp, &config.repository_hosts, config.tasks_root_url(), now))?
+        .map_err(|e| e.to_string())?;
+    let report = &tick.fires;
     if let Some(channel) = &config.failure_channel {
         for failure in &report.to_report {
             if let Err(e) = report_failure(&kv, &SpinHttp, channel, failure) {
@@ -46,13 +49,22 @@ fn run(now_s: u64) -> Result<(), String> {
             }
         }
     }
+    for (project, error) in &tick.sync.failed {
+        eprintln!("timer: cron project {project}: {error}");
+    }
+    let changed = |f: fn(&taskhooks_shared::cron_hooks::SyncReport) -> usize| tick.sync.synced.iter().map(|(_, r)| f(r)).sum::<usize>();
     println!(
-        "timer: tick at {now_s}: due {} fired {} declined {} failed {} retrying {} in {} ms",
+        "timer: tick at {now_s}: due {} fired {} declined {} failed {} retrying {}; cron projects {} read, {} failed, job hooks created {} updated {} removed {}; in {} ms",
         report.due,
         report.fired,
         report.declined,
         report.failed,
         report.retrying,
+        tick.sync.synced.len(),
+        tick.sync.failed.len(),
+        changed(|r| r.created.len()),
+        changed(|r| r.updated.len()),
+        changed(|r| r.removed.len()),
         started.elapsed().as_millis()
     );
     daily(&store, now)

@@ -18,6 +18,11 @@ fn to_json(p: &CronProject) -> Value {
 }
 
 impl Service<'_> {
+    /// What makes cron projects' jobs' tasks, where outbound HTTP is available.
+    pub(crate) fn cron_source(&self) -> Option<crate::cron_source::CronSource<'_>> {
+        self.http.map(|http| crate::cron_source::CronSource::new(self.kv, http, &self.config.repository_hosts, self.config.tasks_root_url()))
+    }
+
     fn cron_projects(&self) -> CronProjects<'_> {
         CronProjects { kv: self.kv, sleep: &|_| {} }
     }
@@ -90,8 +95,7 @@ impl Service<'_> {
         let push = crate::repository::tip(http, &url, r.kind, &r.branch, hosts).map_err(unreadable)?;
         let text = crate::repository::file(http, &url, r.kind, push.revision(), ".cron.yml").map_err(unreadable)?;
         let jobs = crate::cron_yml::parse(text.as_deref().unwrap_or("jobs: []"), project).map_err(|e| ApiError::new(ErrorCode::InputError, e.to_string()))?;
-        let root_url = self.config.taskcluster.as_ref().map_or("", |t| t.root_url.as_str());
-        let source = crate::cron_source::CronSource::new(self.kv, http, hosts, root_url);
+        let source = crate::cron_source::CronSource::new(self.kv, http, hosts, self.config.tasks_root_url());
         source.knows_tip(project, push.clone());
         let ctx = crate::render::FireContext { fired_by: crate::render::FiredBy::Schedule, payload: None, client_id: None };
         let mut due = Vec::new();

@@ -77,7 +77,13 @@ impl Service<'_> {
                 fires(&schedule, self.clock.now(), count)
             }
             "x-tick" => {
-                let report = self.with_queue(|queue| Ok(crate::scheduler::tick(&self.store(), queue, self.clock.now())?))?;
+                let (store, now) = (self.store(), self.clock.now());
+                let tick = self.with_queue(|queue| match self.http {
+                    Some(http) => Ok(crate::cron_tick::run(&store, queue, http, &self.config.repository_hosts, self.config.tasks_root_url(), now)?),
+                    // Without outbound HTTP no repository can be read: the hooks only.
+                    None => Ok(crate::cron_tick::Tick { sync: Default::default(), fires: crate::scheduler::tick(&store, queue, now)? }),
+                })?;
+                let report = &tick.fires;
                 if let (Some(channel), Some(http)) = (&self.config.failure_channel, self.http) {
                     for failure in &report.to_report {
                         if let Err(e) = crate::notify::report_failure(self.kv, http, channel, failure) {
@@ -85,7 +91,11 @@ impl Service<'_> {
                         }
                     }
                 }
-                Ok(json!({"due": report.due, "fired": report.fired, "declined": report.declined, "failed": report.failed, "retrying": report.retrying}))
+                let failed: Vec<Value> = tick.sync.failed.iter().map(|(project, error)| json!({"project": project, "error": error})).collect();
+                Ok(json!({
+                    "due": report.due, "fired": report.fired, "declined": report.declined, "failed": report.failed, "retrying": report.retrying,
+                    "cronProjects": {"synced": tick.sync.synced.len(), "failed": failed},
+                }))
             }
             "x-relay" => self.relay_now(),
             "x-pulseStatus" => {
@@ -119,8 +129,10 @@ impl Service<'_> {
         };
         let mq = crate::pulse::RabbitMq { http, config: pulse };
         let store = self.store();
+        let source = self.cron_source();
         let report = self.with_queue(|queue| {
-            let relay = crate::relay::Relay { store: &store, mq: &mq, queue, clock: self.clock, batch: crate::relay::DEFAULT_BATCH };
+            let source = source.as_ref().map(|s| s as &dyn crate::fire::TaskSource);
+            let relay = crate::relay::Relay { store: &store, mq: &mq, queue, clock: self.clock, batch: crate::relay::DEFAULT_BATCH, source };
             relay.run(chrono::Duration::seconds(RELAY_BUDGET_SECONDS)).map_err(|e| ApiError::new(ErrorCode::InternalServerError, e.to_string()))
         })?;
         if let Some(channel) = &self.config.failure_channel {

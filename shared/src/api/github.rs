@@ -6,7 +6,7 @@ use super::{parse_query, ApiRequest, ApiResponse, Service};
 use crate::error::{ApiError, ErrorCode};
 use crate::fire::FireOutcome;
 use crate::github::{message, signature_matches};
-use crate::relay::{handle_message, hooks_bound_to, message_task_id, Inbound, MessageOutcome};
+use crate::relay::{handle_message_with, hooks_bound_to, message_task_id, Inbound, MessageOutcome};
 use crate::render::{iso_time, FiredBy};
 use crate::topic::routing_key_matches;
 use serde_json::{json, Value};
@@ -76,12 +76,14 @@ impl Service<'_> {
         let store = self.store();
         let mut hooks = Vec::new();
         let mut retry = Vec::new();
+        let source = self.cron_source();
+        let source = source.as_ref().map(|s| s as &dyn crate::fire::TaskSource);
         for (g, h, patterns) in hooks_bound_to(self.kv, &msg.exchange)? {
             if !patterns.iter().any(|p| routing_key_matches(p, &msg.routing_key)) {
                 continue;
             }
             let now = self.clock.now();
-            let outcome = self.with_queue(|queue| Ok(handle_message(&store, queue, &g, &h, &inbound, now)?))?;
+            let outcome = self.with_queue(|queue| Ok(handle_message_with(&store, queue, source, &g, &h, &inbound, now)?))?;
             let task_id = message_task_id(&g, &h, &identity);
             let answer = match &outcome {
                 MessageOutcome::Fired(FireOutcome::Created { task_id }) => json!({"outcome": "created", "taskId": task_id}),

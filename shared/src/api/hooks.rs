@@ -371,7 +371,11 @@ impl Service<'_> {
     /// Fires `hook` through the one pipeline (`crate::fire`) into the embedded queue and
     /// answers as upstream's triggerHook does (SPEC §5.10 step 7).
     pub(crate) fn fire(&self, hook: &HookRecord, ctx: &FireContext, task_id: &str) -> Result<Value, ApiError> {
-        let outcome = self.with_queue(|queue| Ok(fire(&self.store(), queue, hook, ctx, task_id, self.clock.now(), FireOptions::default())?))?;
+        // A cron project's job runs now (build-decision's `--force-run`), made from its
+        // repository as read now.
+        let source = self.cron_source();
+        let options = FireOptions { source: source.as_ref().map(|s| s as &dyn crate::fire::TaskSource), ..FireOptions::default() };
+        let outcome = self.with_queue(|queue| Ok(fire(&self.store(), queue, hook, ctx, task_id, self.clock.now(), options)?))?;
         let d = &hook.definition;
         // A Queue outage is the caller's to retry (it sees the error), not the owner's.
         let failure = outcome.error().filter(|_| !outcome.is_retryable());
@@ -398,7 +402,7 @@ impl Service<'_> {
             )),
             FireOutcome::QueueFailed(QueueError::Api { code, message, .. }) if code == "InsufficientScopes" => Err(ApiError::new(
                 ErrorCode::InsufficientScopes,
-                format!("The role `hook-id:{}/{}` does not have sufficient scopes to create the task:\n{message}", d.hook_group_id, d.hook_id),
+                format!("The role `{}` does not have sufficient scopes to create the task:\n{message}", crate::fire::role_of(d)),
             )),
             FireOutcome::QueueFailed(QueueError::Api { code, message, .. }) => {
                 Err(ApiError::new(ErrorCode::InputError, format!("While calling `createTask`: `{code}`\n{message}")))

@@ -101,6 +101,20 @@ pub struct ServiceConfig {
     pub github_webhook_secret: Option<String>,
     /// Where cron projects' repositories may be (`repository_hosts`, `github_api_url`).
     pub repository_hosts: crate::repository::RepositoryHosts,
+    /// Where this deployment is reached (`public_url`, e.g. `https://hooks.example.com`).
+    pub public_url: Option<String>,
+}
+
+impl ServiceConfig {
+    /// The `taskcluster_root_url` cron jobs' `.taskcluster.yml` is rendered with: the
+    /// deployment their tasks go to, which is this one with the embedded queue.
+    pub fn tasks_root_url(&self) -> &str {
+        match (&self.taskcluster, &self.public_url) {
+            (Some(tc), _) => &tc.root_url,
+            (None, Some(url)) => url,
+            (None, None) => "",
+        }
+    }
 }
 
 pub const DEFAULT_ROOT_CLIENT_ID: &str = "static/taskhooks/root";

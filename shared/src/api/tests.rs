@@ -31,6 +31,7 @@ impl World {
                 pulse: None,
                 github_webhook_secret: None,
                 repository_hosts: Default::default(),
+                public_url: None,
             },
         }
     }
@@ -430,9 +431,9 @@ fn the_http_tick_fires_due_hooks_and_needs_hooks_tick() {
     assert_eq!(w.root("PUT", HOOK, body).status, 200);
     let token = w.client_with("cron-caller", &["hooks:list-hooks:"]);
     assert_eq!(w.as_client("cron-caller", &token, "POST", "/api/taskhooks/v1/tick", Value::Null).status, 403);
-    assert_eq!(w.root("POST", "/api/taskhooks/v1/tick", Value::Null).body_json(), json!({"due": 0, "fired": 0, "declined": 0, "failed": 0, "retrying": 0}));
+    assert_eq!(w.root("POST", "/api/taskhooks/v1/tick", Value::Null).body_json(), json!({"due": 0, "fired": 0, "declined": 0, "failed": 0, "retrying": 0, "cronProjects": {"synced": 0, "failed": []}}));
     *w.clock.0.lock().unwrap() = "2026-11-23T13:01:00Z".parse().unwrap();
-    assert_eq!(w.root("POST", "/api/taskhooks/v1/tick", Value::Null).body_json(), json!({"due": 1, "fired": 1, "declined": 0, "failed": 0, "retrying": 0}));
+    assert_eq!(w.root("POST", "/api/taskhooks/v1/tick", Value::Null).body_json(), json!({"due": 1, "fired": 1, "declined": 0, "failed": 0, "retrying": 0, "cronProjects": {"synced": 0, "failed": []}}));
     let fires = w.root("GET", &format!("{HOOK}/last-fires"), Value::Null).body_json();
     assert_eq!(fires["lastFires"][0]["firedBy"], "schedule");
     let task = w.anon("GET", &format!("/api/queue/v1/task/{}", fires["lastFires"][0]["taskId"].as_str().unwrap()), Value::Null).body_json();

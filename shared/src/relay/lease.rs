@@ -114,7 +114,7 @@ mod tests {
         let roles = crate::scopes::Roles::new(vec![]);
         let queue = crate::fire::EmbeddedTaskQueue { queue: crate::embedded_queue::EmbeddedQueue { kv: &kv }, roles: &roles };
         let clock = FixedClock::at("2026-11-23T12:00:00Z");
-        let relay = Relay { store: &store, mq: &mq, queue: &queue, clock: &clock, batch: 10 };
+        let relay = Relay { store: &store, mq: &mq, queue: &queue, clock: &clock, batch: 10, source: None };
         let first = Lease::acquire(&relay).unwrap().expect("free: taken");
         assert!(Lease::acquire(&relay).unwrap().is_none(), "held");
         assert!(first.renew(&relay).unwrap());

@@ -101,6 +101,20 @@ const PENDING_REUSE_MS: i64 = 10 * 60 * 1000;
 /// the same `t`: same taskId, same task (the Queue answers it as already created), and
 /// the same lastFires key, so nothing is doubled even in lastFires.
 pub fn handle_message(store: &Store<'_>, queue: &dyn TaskQueue, g: &str, h: &str, message: &Inbound<'_>, now: DateTime<Utc>) -> Result<MessageOutcome, StorageError> {
+    handle_message_with(store, queue, None, g, h, message, now)
+}
+
+/// `handle_message`, with the source of the tasks of hooks that are not templates (cron
+/// projects' jobs bound to exchanges, `crate::cron_source`).
+pub fn handle_message_with(
+    store: &Store<'_>,
+    queue: &dyn TaskQueue,
+    source: Option<&dyn crate::fire::TaskSource>,
+    g: &str,
+    h: &str,
+    message: &Inbound<'_>,
+    now: DateTime<Utc>,
+) -> Result<MessageOutcome, StorageError> {
     let (Ok(gid), Ok(hid)) = (HookGroupId::new(g), HookId::new(h)) else { return Ok(MessageOutcome::NoHook) };
     let Some(hook) = store.hook(&gid, &hid)? else { return Ok(MessageOutcome::NoHook) };
     let seen = layout::pulse_seen(g, h, message.identity);
@@ -137,7 +151,7 @@ pub fn handle_message(store: &Store<'_>, queue: &dyn TaskQueue, g: &str, h: &str
     }
     let ctx = FireContext { fired_by: FiredBy::PulseMessage, payload: Some(payload), client_id: None };
     let task_id = message_task_id(g, h, message.identity);
-    let options = FireOptions { conflict_means_created: true, scheduled_for: None, record_at: Some(seq), source: None };
+    let options = FireOptions { conflict_means_created: true, scheduled_for: None, record_at: Some(seq), source };
     let outcome = fire(store, queue, &hook, &ctx, &task_id, at, options)?;
     // The Queue failed (5xx, no answer): the marker stays pending, so the message's next
     // delivery fires again with the same taskId and replaces this record.

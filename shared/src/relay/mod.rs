@@ -23,7 +23,7 @@ pub mod message;
 pub mod status;
 
 pub use bindings::{hooks_bound_to, index_bindings};
-pub use message::{github_identity, handle_message, message_task_id, Inbound, MessageOutcome, SEEN_RETENTION_DAYS};
+pub use message::{github_identity, handle_message, handle_message_with, message_task_id, Inbound, MessageOutcome, SEEN_RETENTION_DAYS};
 
 use crate::fire::{FireOutcome, TaskQueue};
 use crate::ids::{HookGroupId, HookId};
@@ -216,6 +216,8 @@ pub struct Relay<'a> {
     pub clock: &'a dyn Clock,
     /// Messages read per management API call.
     pub batch: usize,
+    /// Makes the tasks of cron projects' jobs (`None`: such hooks' fires fail).
+    pub source: Option<&'a dyn crate::fire::TaskSource>,
 }
 
 fn same_binding(b: &QueueBinding, d: &Binding) -> bool {
@@ -280,7 +282,7 @@ impl Relay<'_> {
         let identity = relay_identity(message);
         let inbound = Inbound { exchange: &message.exchange, routing_key: &message.routing_key, identity: &identity, body: &message.payload };
         let now = self.clock.now();
-        let outcome = handle_message(self.store, self.queue, g, h, &inbound, now)?;
+        let outcome = handle_message_with(self.store, self.queue, self.source, g, h, &inbound, now)?;
         if let MessageOutcome::Fired(fired) = &outcome {
             if fired.is_retryable() {
                 report.retrying += 1;
