@@ -22,7 +22,7 @@ CLIENT_ID = "static/taskhooks-remote"
 ACCESS_TOKEN = "remote-hooks-access-token"
 # Clients the fake Auth service knows, with their (already expanded) scopes.
 USERS = {
-    "project/remote-admin": ("remote-admin-token", ["hooks:*", "assume:hook-id:*"]),
+    "project/remote-admin": ("remote-admin-token", ["hooks:*", "assume:hook-id:*", "assume:repo:*"]),
     "project/remote-reader": ("remote-reader-token", ["hooks:get:*", "hooks:list-hooks:*"]),
 }
 

@@ -319,3 +319,81 @@ def test_a_repository_that_does_not_answer_keeps_its_jobs_due(repos, host, optio
     created, failed = fired_slots(hooks, queue, "fenix", "pair-a")
     assert iso(slot) in created and created.count(iso(slot)) == 1 and failed == []
     assert "error" not in taskhooks.getCronProject("fenix")["status"]
+
+
+def test_a_job_bound_to_an_exchange_fires_per_message(repos, rabbit):
+    """The project binds a job to an exchange: the relay (the component, and `POST /relay`)
+    fires that job per message, its task made from the repository, the message its input."""
+    from test_pulse import pulse_env
+    env = {**cron_env(repos), **pulse_env(rabbit)}
+    h = RunningHost(env)
+    try:
+        options = {"rootUrl": h.root_url, "credentials": {"clientId": ROOT_CLIENT_ID, "accessToken": ROOT_ACCESS_TOKEN}, "maxRetries": 0}
+        auth, hooks, queue, taskhooks = taskcluster.Auth(options), taskcluster.Hooks(options), taskcluster.Queue(options), Taskhooks(options)
+        auth.createRole(f"repo:{repos.host}/mozilla-central:cron:*", {"description": "cron jobs", "scopes": ["queue:create-task:*", "queue:scheduler-id:*"]})
+        exchange = "exchange/cron-test/v1/release"
+        rabbit.api.declare_exchange(exchange)
+        taskhooks.putCronProject("mozilla-central", {
+            "repository": {"url": repos.central, "type": "hg", "level": "3"},
+            "bindings": {"release": [{"exchange": exchange, "routingKeyPattern": "release.#"}]},
+        })
+        full = dict(os.environ, SPIN_VARIABLE_ROOT_ACCESS_TOKEN=ROOT_ACCESS_TOKEN, SPIN_VARIABLE_SECRETS_KEY=SECRETS_KEY, **env)
+
+        def component(name):
+            done = subprocess.run([host_binary(), "cron", name, "--state-dir", h.state], cwd=REPO, env=full, capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, done.stdout + done.stderr
+            return done.stdout
+
+        component("timer")  # the job's hook, with the project's binding
+        assert hooks.hook("cron", "mozilla-central/release")["bindings"] == [{"exchange": exchange, "routingKeyPattern": "release.#"}]
+        component("relay")  # its queue, bound
+        assert rabbit.api.publish(exchange, "release.148", {"version": "148.0"})
+        assert "fired 1" in component("relay")
+        assert rabbit.api.publish(exchange, "release.149", {"version": "149.0"})
+        assert taskhooks.relay()["fired"] == 1
+        fires = fires_of(hooks, "mozilla-central/release")
+        assert [f["firedBy"] for f in fires] == ["pulseMessage", "pulseMessage"] and all(f["result"] == "success" for f in fires), fires
+        tasks = [queue.task(f["taskId"]) for f in fires]
+        assert sorted(t["extra"]["input"]["version"] for t in tasks) == ["148.0", "149.0"]
+        assert {t["extra"]["job"] for t in tasks} == {"release"}
+    finally:
+        h.stop()
+
+
+def test_with_a_remote_queue_a_job_is_created_with_its_own_role_only(repos):
+    """The remote Queue is asked to create each job's task with
+    `authorizedScopes: ["assume:repo:<repoPath>:cron:<job>"]`, never the union."""
+    from fake_taskcluster import ACCESS_TOKEN, CLIENT_ID, USERS, FakeQueue
+    fake = FakeQueue()
+    env = {
+        **cron_env(repos),
+        "SPIN_VARIABLE_TASKCLUSTER_ROOT_URL": fake.root_url,
+        "SPIN_VARIABLE_ALLOWED_TASKCLUSTER_HOST": fake.root_url,
+        "SPIN_VARIABLE_TASKCLUSTER_CLIENT_ID": CLIENT_ID,
+        "SPIN_VARIABLE_TASKCLUSTER_ACCESS_TOKEN": ACCESS_TOKEN,
+    }
+    h = RunningHost(env)
+    try:
+        admin = "project/remote-admin"
+        options = {"rootUrl": h.root_url, "maxRetries": 0, "credentials": {"clientId": admin, "accessToken": USERS[admin][0]}}
+        hooks, taskhooks = taskcluster.Hooks(options), Taskhooks(options)
+        taskhooks.putCronProject("fenix", {"repository": {"url": repos.fenix, "type": "git", "level": "1"}})
+        # A caller without assume:repo:<repoPath>:cron:* cannot register the repository.
+        reader = "project/remote-reader"
+        other = Taskhooks({**options, "credentials": {"clientId": reader, "accessToken": USERS[reader][0]}})
+        with pytest.raises(taskcluster.exceptions.TaskclusterRestFailure) as refused:
+            other.putCronProject("fenix", {"repository": {"url": repos.fenix, "type": "git", "level": "1"}})
+        assert refused.value.status_code == 403
+        full = dict(os.environ, SPIN_VARIABLE_ROOT_ACCESS_TOKEN=ROOT_ACCESS_TOKEN, SPIN_VARIABLE_SECRETS_KEY=SECRETS_KEY, **env)
+        at = datetime.datetime(2027, 3, 22, 12, 15, 20, tzinfo=datetime.timezone.utc)
+        done = subprocess.run([host_binary(), "cron", "timer", "--state-dir", h.state, "--at", str(int(at.timestamp()))],
+                              cwd=REPO, env=full, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0 and "due 3 fired 3" in done.stdout, done.stdout + done.stderr
+        scopes = sorted(r["authorizedScopes"][0] for r in fake.received if r.get("valid_signature"))
+        assert scopes == [f"assume:repo:{repos.host}/org/fenix:cron:{j}" for j in ("pair-a", "pair-b", "privileged")]
+        assert fake.received[0]["task"]["extra"]["rootUrl"] == fake.root_url
+        assert hooks.triggerHook("cron", "fenix/by-hand", {})["status"]["taskId"]
+        assert fake.received[-1]["authorizedScopes"] == [f"assume:repo:{repos.host}/org/fenix:cron:by-hand"]
+    finally:
+        h.stop()
+        fake.stop()
