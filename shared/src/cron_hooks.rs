@@ -114,6 +114,10 @@ pub fn definition(project: &CronProject, job: &ProjectJob) -> HookDefinition {
     }
 }
 
+/// The version of what `definition` makes of a job: bump it when that changes, so every
+/// project's hooks are brought in line at the next tick even where the file has not.
+pub const DEFINITIONS: u32 = 1;
+
 /// The owner of a project's jobs' hooks when the project names none.
 pub const NO_OWNER: &str = "noreply@taskhooks.invalid";
 

@@ -29,6 +29,22 @@ pub struct ProjectStatus {
     /// Why the file could not be read or used; the hooks stay as they were.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The project's `lastModified` and `cron_hooks::DEFINITIONS` when its hooks were
+    /// last brought in line: while they and the revision stay the same, the hooks are
+    /// still in line, and the file is not read again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_modified: Option<String>,
+    #[serde(default)]
+    pub definitions: u32,
+}
+
+impl ProjectStatus {
+    fn in_line_with(&self, project: &crate::cron_project::CronProject, revision: &str) -> bool {
+        self.error.is_none()
+            && self.revision.as_deref() == Some(revision)
+            && self.project_modified.as_deref() == Some(project.last_modified.as_str())
+            && self.definitions == cron_hooks::DEFINITIONS
+    }
 }
 
 pub fn status(kv: &dyn crate::platform::KeyValue, project: &str) -> Result<Option<ProjectStatus>, StorageError> {
@@ -50,26 +66,37 @@ pub fn sync_projects(store: &Store<'_>, http: &dyn HttpClient, hosts: &Repositor
         return Ok(out);
     }
     let group = HookGroupId::new(cron_hooks::GROUP).expect("a valid group");
-    let existing = store.hook_ids(&group)?;
+    // The group's hookIds, read once, and only if some project's hooks need changing.
+    let mut existing: Option<Vec<String>> = None;
     for project in projects {
         let r = &project.repository;
-        let read = (|| -> Result<(Push, Option<String>), String> {
-            let url = repository::parse_url(&r.url, r.kind, hosts)?;
-            let push = repository::tip(http, &url, r.kind, &r.branch, hosts)?;
-            let text = repository::file(http, &url, r.kind, push.revision(), ".cron.yml")?;
-            Ok((push, text))
-        })();
-        let mut status = ProjectStatus { time: iso_time(now), ..Default::default() };
-        match read {
+        let previous = status(store.kv, &project.project)?;
+        let tip = repository::parse_url(&r.url, r.kind, hosts).and_then(|url| Ok((repository::tip(http, &url, r.kind, &r.branch, hosts)?, url)));
+        let mut status = ProjectStatus { time: iso_time(now), project_modified: Some(project.last_modified.clone()), definitions: cron_hooks::DEFINITIONS, ..Default::default() };
+        match tip {
             Err(e) => status.error = Some(e),
-            Ok((push, text)) => {
+            // The revision the hooks were made from: a file at a revision never changes.
+            Ok((push, _)) if previous.as_ref().is_some_and(|p| p.in_line_with(&project, push.revision())) => {
+                status.revision = Some(push.revision().to_string());
+                status.jobs = previous.map(|p| p.jobs).unwrap_or_default();
+                out.synced.push((project.project.clone(), SyncReport::default()));
+                out.tips.push((project.project.clone(), push));
+            }
+            Ok((push, url)) => {
                 status.revision = Some(push.revision().to_string());
                 // No `.cron.yml`: no jobs, as build-decision reads a 404.
-                match crate::cron_yml::parse(text.as_deref().unwrap_or("jobs: []"), &project.project) {
-                    Err(e) => status.error = Some(e.to_string()),
+                let parsed = repository::file(http, &url, r.kind, push.revision(), ".cron.yml")
+                    .map_err(String::from)
+                    .and_then(|text| crate::cron_yml::parse(text.as_deref().unwrap_or("jobs: []"), &project.project).map_err(|e| e.to_string()));
+                match parsed {
+                    Err(e) => status.error = Some(e),
                     Ok(jobs) => {
                         status.jobs = jobs.keys().cloned().collect();
-                        let report = cron_hooks::sync(store, &project, &jobs, &existing, now)?;
+                        let ids = match &existing {
+                            Some(ids) => ids,
+                            None => existing.insert(store.hook_ids(&group)?),
+                        };
+                        let report = cron_hooks::sync(store, &project, &jobs, ids, now)?;
                         out.synced.push((project.project.clone(), report));
                         out.tips.push((project.project.clone(), push));
                     }
@@ -122,7 +149,7 @@ pub fn run(store: &Store<'_>, queue: &dyn crate::fire::TaskQueue, http: &dyn Htt
 mod tests {
     use super::*;
     use crate::cron_project::CronProjectRequest;
-    use serde_json::json;
+    use serde_json::{json, Value};
     use std::cell::RefCell;
     use std::time::Duration;
 
@@ -137,7 +164,13 @@ mod tests {
             if !*self.up.borrow() {
                 return Err("connection refused".into());
             }
-            let sha = "0123456789abcdef0123456789abcdef01234567";
+            // A revision per content, as a real repository has: a changed file is a new tip.
+            let sha = {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                self.cron_yml.borrow().hash(&mut h);
+                format!("{:016x}", h.finish())
+            };
             if url == "https://api.github.com/repos/org/repo/git/ref/heads/main" {
                 return Ok((200, format!(r#"{{"object": {{"sha": "{sha}"}}}}"#).into_bytes()));
             }
@@ -276,5 +309,39 @@ mod tests {
         let hook = store.hook(&group, &crate::ids::HookId::new("fenix/nightly").unwrap()).unwrap().unwrap();
         assert_eq!(hook.next_scheduled_date, "2026-12-02T05:00:00.000Z");
         assert!(hook.definition.metadata.email_on_error, "a project with an owner: its jobs' failures are reported");
+    }
+
+    #[test]
+    fn an_unchanged_revision_is_not_read_again_unless_the_project_changed() {
+        let fixture = crate::store::Fixture::new();
+        let (kv, store) = (&fixture.kv, fixture.store());
+        let hosts = RepositoryHosts::default();
+        let projects = CronProjects { kv, sleep: &|_| {} };
+        let put = |bindings: Value, modified: &str| {
+            let req: CronProjectRequest = serde_json::from_value(json!({"repository": {"url": "https://github.com/org/repo", "type": "git", "level": "3"}, "bindings": bindings})).unwrap();
+            projects.put(&req.check("fenix", &hosts, modified).unwrap()).unwrap();
+        };
+        put(json!({}), "2026-12-01T00:00:00.000Z");
+        /// Counts the reads of `.cron.yml`.
+        struct Counting(GitHub, RefCell<usize>);
+        impl HttpClient for Counting {
+            fn send(&self, m: &str, url: &str, h: &[(String, String)], b: &[u8]) -> Result<(u16, Vec<u8>), String> {
+                *self.1.borrow_mut() += usize::from(url.ends_with("/.cron.yml"));
+                self.0.send(m, url, h, b)
+            }
+            fn sleep(&self, _: Duration) {}
+        }
+        let gh = Counting(GitHub { cron_yml: RefCell::new(Some("jobs: [{name: nightly, job: {type: decision-task, treeherder-symbol: N, target-tasks-method: n}, when: []}]")), up: RefCell::new(true) }, RefCell::new(0));
+        let now: DateTime<Utc> = "2026-12-01T04:00:00Z".parse().unwrap();
+        for _ in 0..3 {
+            sync_projects(&store, &gh, &hosts, now).unwrap();
+        }
+        assert_eq!(*gh.1.borrow(), 1, "one revision, read once");
+        // The project changed (a binding for the job): read again, the hook updated.
+        put(json!({"nightly": [{"exchange": "exchange/x", "routingKeyPattern": "#"}]}), "2026-12-01T04:05:00.000Z");
+        let sync = sync_projects(&store, &gh, &hosts, now).unwrap();
+        assert_eq!((*gh.1.borrow(), sync.synced[0].1.updated.clone()), (2, vec!["fenix/nightly".to_string()]));
+        let group = HookGroupId::new("cron").unwrap();
+        assert_eq!(store.hook(&group, &crate::ids::HookId::new("fenix/nightly").unwrap()).unwrap().unwrap().definition.bindings.len(), 1);
     }
 }
