@@ -86,6 +86,17 @@ const hooksApi = {
   schedulePreview: (schedule) => api("POST", "taskhooks/v1/schedule-preview", { schedule, count: 3 }),
 };
 
+const cronApi = {
+  list: () => api("GET", "taskhooks/v1/cron-projects"),
+  get: (p) => api("GET", `taskhooks/v1/cron-projects/${enc(p)}`),
+  remove: (p) => api("DELETE", `taskhooks/v1/cron-projects/${enc(p)}`),
+  dryRun: (p, at) => api("POST", `taskhooks/v1/cron-projects/${enc(p)}/dry-run`, { at }),
+};
+
+// A cron project's job hook (`cron/<project>/<job>`): the project it belongs to.
+const cronProjectOf = (g, h) => (g === "cron" && h.includes("/") ? h.slice(0, h.indexOf("/")) : null);
+const cronHref = (p) => `#/cron-projects/${enc(p)}`;
+
 // --- rendering helpers ---------------------------------------------------------------------------
 
 function el(tag, attrs = {}, ...children) {
@@ -181,7 +192,8 @@ async function renderExplorer(current) {
     }
     list.append(item);
   }
-  nav.replaceChildren(el("p", {}, el("a", { class: "button", href: "#/new", text: "New hook" })),
+  nav.replaceChildren(el("p", {}, el("a", { class: "button", href: "#/new", text: "New hook" }), " ",
+    el("a", { href: "#/cron-projects", "aria-current": current.cron ? "page" : null, text: "Cron projects" })),
     explorerGroups.length ? list : el("p", { class: "muted", text: "No hooks yet." }));
 }
 
@@ -222,14 +234,18 @@ function firesTable({ lastFires }) {
 }
 
 function hookPage(g, h) {
+  // A cron project's job is changed through its repository's .cron.yml, not here.
+  const project = cronProjectOf(g, h);
   const actions = el("div", { class: "actions" },
     el("a", { class: "button", href: hookHref(g, h, "/trigger"), text: "Trigger" }),
-    el("a", { class: "button secondary", href: hookHref(g, h, "/edit"), text: "Edit" }),
+    project ? null : el("a", { class: "button secondary", href: hookHref(g, h, "/edit"), text: "Edit" }),
     el("button", { type: "button", class: "secondary", id: "reveal-token", onclick: (e) => revealToken(g, h, e.target, false) }, "Show trigger token"),
     el("button", { type: "button", class: "secondary", id: "reset-token", onclick: (e) => revealToken(g, h, e.target, true) }, "Reset trigger token"),
-    el("button", { type: "button", class: "danger", id: "remove", onclick: (e) => removeHook(g, h, e.target) }, "Remove"));
+    project ? null : el("button", { type: "button", class: "danger", id: "remove", onclick: (e) => removeHook(g, h, e.target) }, "Remove"));
   show(
     el("h1", { text: `${g}/${h}` }),
+    project ? el("p", { class: "muted", id: "managed" }, "A job of the cron project ",
+      el("a", { href: cronHref(project), text: project }), ": change it in the repository's .cron.yml.") : null,
     actions,
     el("div", { id: "token-box" }),
     el("div", { class: "grid2" },
@@ -504,12 +520,88 @@ function triggerPage(g, h) {
     panel("triggerSchema", () => hooksApi.hook(g, h), (def) => el("pre", { text: JSON.stringify(def.triggerSchema, null, 2) })));
 }
 
+function cronProjectsPage() {
+  show(el("h1", { text: "Cron projects" }),
+    el("p", { class: "muted", text: "Repositories whose .cron.yml the service runs; each job is a hook in the group cron." }),
+    panel("Projects", cronApi.list, ({ cronProjects }) => cronProjects.length
+      ? el("table", {},
+        el("thead", {}, el("tr", {}, ["Project", "Repository", "Branch", "Level"].map((t) => el("th", { text: t })))),
+        el("tbody", {}, cronProjects.map((p) => el("tr", {},
+          el("td", {}, el("a", { href: cronHref(p.project), text: p.project })),
+          el("td", { text: p.repository.url }),
+          el("td", { text: p.repository.branch }),
+          el("td", { text: p.repository.level })))))
+      : el("p", { class: "muted", text: "No cron projects. Register one with PUT /api/taskhooks/v1/cron-projects/<project> (see the README)." })));
+}
+
+function cronStatus(project) {
+  const s = project.status;
+  if (!s) return el("p", { class: "muted", id: "cron-status", text: "Not read yet: the next tick reads its .cron.yml." });
+  return el("dl", { id: "cron-status" },
+    el("dt", { text: "Last read" }), el("dd", { text: s.time }),
+    el("dt", { text: "Revision" }), el("dd", { text: s.revision || "—" }),
+    s.error ? el("dt", { text: "Error" }) : null,
+    s.error ? el("dd", {}, el("pre", { class: "error-text", text: s.error })) : null,
+    el("dt", { text: "Jobs" }),
+    el("dd", {}, s.jobs.length
+      ? el("ul", {}, s.jobs.map((j) => el("li", {}, el("a", { href: hookHref("cron", `${project.project}/${j}`), text: j }))))
+      : el("span", { class: "muted", text: "none" })));
+}
+
+function dryRunForm(p) {
+  const at = el("input", { id: "dry-run-at", type: "datetime-local", step: 900 });
+  const out = el("div", { id: "dry-run-result" });
+  const run = el("button", { type: "submit" }, "Dry run");
+  const form = el("form", {
+    onsubmit: async (e) => {
+      e.preventDefault();
+      try {
+        const when = at.value ? new Date(`${at.value}Z`).toISOString() : new Date().toISOString();
+        const r = await busy(run, "Running…", () => cronApi.dryRun(p, when));
+        out.replaceChildren(el("p", { text: `Slot ${r.slot} at revision ${r.revision}: ${r.jobs.length ? r.jobs.length + " job(s)" : "no job"} would run.` }),
+          ...r.jobs.map((j) => el("details", {}, el("summary", { text: j.error ? `${j.job}: error` : j.declined ? `${j.job}: declines` : `${j.job}: task ${j.taskId}` }),
+            el("pre", { text: j.error || JSON.stringify(j.task, null, 2) }))));
+      } catch (error) {
+        out.replaceChildren(errorBox(error));
+      }
+    },
+  }, el("label", { for: "dry-run-at", text: "Slot (UTC; empty: now)" }), at, el("div", { class: "actions" }, run));
+  return el("section", { class: "card" }, el("h2", { text: "Dry run" }),
+    el("p", { class: "muted", text: "Which jobs would run in a 15-minute slot and the task each would create; nothing is created." }), form, out);
+}
+
+function cronProjectPage(p) {
+  const remove = el("button", { type: "button", class: "danger", id: "remove-project", onclick: async (e) => {
+    if (!(await confirmDialog(`Remove the cron project ${p}? Its job hooks are removed with it.`, "Remove"))) return;
+    try {
+      await busy(e.target, "Removing…", () => cronApi.remove(p));
+      refreshExplorer();
+      location.hash = "#/cron-projects";
+    } catch (error) {
+      main.prepend(errorBox(error));
+    }
+  } }, "Remove");
+  show(el("h1", { text: `Cron project ${p}` }), el("div", { class: "actions" }, remove),
+    el("div", { class: "grid2" },
+      panel("Repository", () => cronApi.get(p), (project) => el("dl", {},
+        el("dt", { text: "URL" }), el("dd", { text: project.repository.url }),
+        el("dt", { text: "Type" }), el("dd", { text: project.repository.type }),
+        el("dt", { text: "Branch" }), el("dd", { text: project.repository.branch }),
+        el("dt", { text: "Level" }), el("dd", { text: project.repository.level }),
+        el("dt", { text: "Jobs' roles" }), el("dd", {}, el("code", { text: `repo:${project.repository.repoPath}:cron:<job>` })),
+        el("dt", { text: "Owner" }), el("dd", { text: project.owner || "none (failures are only recorded)" }))),
+      panel("Last read", () => cronApi.get(p), cronStatus)),
+    dryRunForm(p));
+}
+
 // --- routing ---------------------------------------------------------------------------------------
 
 function route() {
   const parts = location.hash.replace(/^#\/?/, "").split("/").filter((p) => p !== "").map(decodeURIComponent);
   const [first, g, h, page] = parts;
-  renderExplorer({ group: first === "hooks" ? g : undefined, hook: h });
+  renderExplorer({ group: first === "hooks" ? g : undefined, hook: h, cron: first === "cron-projects" });
+  if (first === "cron-projects" && g) return cronProjectPage(g);
+  if (first === "cron-projects") return cronProjectsPage();
   if (first === "new") return editorPage(undefined, undefined);
   if (first === "hooks" && g && h && page === "edit") return editorPage(g, h);
   if (first === "hooks" && g && h && page === "trigger") return triggerPage(g, h);

@@ -196,6 +196,29 @@ try {
   check(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), `no sideways scrolling on a phone (laptop width ${width})`);
   await page.setViewportSize({ width: 1280, height: 800 });
 
+  // Cron projects: the list, a project's page with what the last tick read, its dry run,
+  // and a job's hook, which is changed through the repository rather than here.
+  await signedCall("PUT", "/api/taskhooks/v1/cron-projects/ui-cron", { repository: { url: process.env.REPOSITORY_URL, type: "git", level: "1" } });
+  await page.goto(`${rootUrl}/#/cron-projects`);
+  await page.getByRole("link", { name: "ui-cron" }).click();
+  await page.locator("#cron-status").waitFor();
+  check((await page.locator("#cron-status").textContent()).includes("Not read yet"), "a project not read yet says so");
+  await signedCall("POST", "/api/taskhooks/v1/tick", undefined);
+  await page.reload();
+  await page.locator("#cron-status a").first().waitFor();
+  check((await page.locator("#cron-status a").allTextContents()).join(",") === "by-hand,nightly", "after a tick the project lists its jobs, each linking to its hook");
+  await page.getByLabel("Slot (UTC; empty: now)").fill("2027-03-01T05:00");
+  await page.getByRole("button", { name: "Dry run" }).click();
+  await page.locator("#dry-run-result summary").first().waitFor();
+  check((await page.locator("#dry-run-result").textContent()).includes("Slot 2027-03-01T05:00:00.000Z") &&
+    (await page.locator("#dry-run-result summary").allTextContents()).every((t) => t.startsWith("nightly: task ")), "the dry run shows the slot's job and its task");
+  if (shots) await page.screenshot({ path: `${shots}/cron-project.png`, fullPage: true });
+  await page.getByRole("link", { name: "nightly" }).first().click();
+  await page.locator("#managed").waitFor();
+  check(await page.getByRole("link", { name: "Edit" }).count() === 0 && await page.getByRole("button", { name: "Remove" }).count() === 0,
+    "a job's hook page links its project and offers no Edit or Remove");
+  check(await page.getByRole("link", { name: "Trigger" }).isVisible(), "a job's hook can still be triggered from the UI");
+
   // Anonymous read-only use once the deployment grants reads to `anonymous`.
   await signedCall("PUT", "/api/auth/v1/roles/anonymous", { description: "read-only", scopes: ["hooks:list-hooks:*", "hooks:get:*"] });
   await page.getByRole("button", { name: "Sign out" }).click();

@@ -399,3 +399,22 @@ def test_with_a_remote_queue_a_job_is_created_with_its_own_role_only(repos):
     finally:
         h.stop()
         fake.stop()
+
+
+def test_the_readmes_cron_project_example_runs_as_written(repos):
+    """The README's registration snippet, with its `.cron.yml` and `.taskcluster.yml`
+    served by the repository host, against a fresh deployment."""
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("### Cron projects\n"):text.index("### Where tasks go\n")]
+    python = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    files = dict(re.findall(r"```yaml\n# (\S+)\n(.*?)```", section, re.S))
+    assert sorted(files) == [".cron.yml", ".taskcluster.yml"]
+    url = repos.add("git", "mozilla-mobile/fenix", "main", files)
+    h = RunningHost(cron_env(repos))
+    try:
+        env = dict(os.environ, TASKCLUSTER_ROOT_URL=h.root_url, TASKCLUSTER_CLIENT_ID=ROOT_CLIENT_ID, TASKCLUSTER_ACCESS_TOKEN=ROOT_ACCESS_TOKEN)
+        done = subprocess.run(["python3", "-c", python.replace("https://github.com/mozilla-mobile/fenix", url)], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines() == ["nightly Decision Task for cron job nightly"]
+    finally:
+        h.stop()

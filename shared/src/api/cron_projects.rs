@@ -41,7 +41,7 @@ impl Service<'_> {
             }
             "x-putCronProject" => {
                 let req: CronProjectRequest = serde_json::from_value(call.payload.clone())
-                    .map_err(|e| ApiError::new(ErrorCode::InputValidationError, format!("a cron project is {{\"repository\": {{\"url\", \"type\", \"branch\"?, \"level\"}}, \"bindings\"?}}: {e}")))?;
+                    .map_err(|e| ApiError::new(ErrorCode::InputValidationError, format!("a cron project is {{\"repository\": {{\"url\", \"type\", \"branch\"?, \"level\"}}, \"bindings\"?, \"owner\"?}}: {e}")))?;
                 let record = req
                     .check(project, &self.config.repository_hosts, &iso_time(self.clock.now()))
                     .map_err(|errors| ApiError::new(ErrorCode::InputError, errors.join("\n")))?;
