@@ -32,8 +32,8 @@
 //! | `relay/lease` | `free`, or `<owner> <until ms>` | fixed; CAS |
 //! | `relay/last-run` | the last relay run's outcome: when, whether the broker and the Queue answered | relay |
 //! | `index/cronprojects` | `{project: claim token}` | created on first use; CAS |
-//! | `cronproject/<project>` | a cron project: its repository and job bindings | `index/cronprojects` |
-//! | `cronstatus/<project>` | how the project's last sync with its `.cron.yml` went | tick |
+//! | `cronproject/<project>` | a cron project: its repository, job bindings and owner | `index/cronprojects` |
+//! | `cronstatus/<project>` | the project's last sync: time, revision, jobs, error, and what its hooks were made from (a tick at the same revision does not read `.cron.yml` again) | tick |
 //! | `notified/<g>/<h>` | ms of the last delivered failure report, and a sender's lease while one is sending (`<ms>` or `<ms> sending <until ms>`) | CAS |
 //! | `expiryseq/<day>` | counter: entries in the day's expiry bucket | `increment` |
 //! | `expiry/<day>/<n>` | one thing that may go that day (a fire, a task with its group entry, a marker) | `expiryseq/<day>` |

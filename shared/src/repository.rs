@@ -101,7 +101,7 @@ pub fn parse_url(url: &str, kind: Kind, hosts: &RepositoryHosts) -> Result<Repos
 /// Why a repository could not be read.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ReadError {
-    /// No answer, a 5xx or a 429: the host may answer later, so the fire that needed it
+    /// No answer, a 5xx, a 429 or a 403 (GitHub's rate limit): the host may answer later, so the fire that needed it
     /// is tried again (a dependency's failure is a retry, not a loss).
     #[error("{0}")]
     Unavailable(String),
@@ -146,6 +146,10 @@ fn get_authorized(http: &dyn HttpClient, url: &str, accept: &str, authorization:
                 at = redirect_target(&at, &location).ok_or_else(|| refused(format!("redirected to {location:?}, which is not read")))?
             }
             Ok((status, _, _)) if status >= 500 || status == 429 => return Err(ReadError::Unavailable(format!("GET {url}: HTTP {status}"))),
+            // GitHub's answer when its rate limit is reached, which passes.
+            Ok((403, _, _)) => {
+                return Err(ReadError::Unavailable(format!("GET {url}: HTTP 403 (GitHub answers so when its rate limit is reached; set `github_token`)")))
+            }
             Ok((status, _, _)) => return Err(refused(format!("HTTP {status}"))),
             Err(e) => return Err(ReadError::Unavailable(format!("GET {url}: {e}"))),
         }

@@ -17,5 +17,6 @@ pub fn config(github_webhook_secret: Option<&str>) -> ServiceConfig {
         pulse: None,
         github_webhook_secret: github_webhook_secret.map(str::to_string),
         repository_hosts: Default::default(),
+        public_url: None,
     }
 }
