@@ -6,7 +6,10 @@ each (its `in N ms`: reading every project's tip and `.cron.yml`, bringing the h
 line, firing what is due) and the whole command's wall time; then one tick after a push to
 every repository (each `.cron.yml` read again and compared with its hooks).
 
-    python3 benches/load/cron.py [--binary PATH] [--projects 50] [--jobs 40] [--ticks 5]
+    python3 benches/load/cron.py [--binary PATH] [--projects 50] [--jobs 40] [--ticks 5] [--history N]
+
+With `--history N`, N keys of other hooks' history (`history.py`'s) are added to the store
+after the first tick, so the ordinary ticks run on a store that holds history.
 """
 
 import argparse
@@ -54,6 +57,7 @@ def main():
     ap.add_argument("--projects", type=int, default=50)
     ap.add_argument("--jobs", type=int, default=40)
     ap.add_argument("--ticks", type=int, default=5)
+    ap.add_argument("--history", type=int, default=0)
     args = ap.parse_args()
     if args.binary:
         os.environ["TASKHOOKS_BIN"] = args.binary
@@ -83,6 +87,11 @@ def main():
     rows = []
     for i in range(2 + args.ticks):
         at = start + datetime.timedelta(minutes=15 * i)
+        if i == 1 and args.history:
+            sys.path.insert(0, str(REPO / "benches" / "load"))
+            from history import add_history
+            total = add_history(f"{host.state}/sqlite_key_value.db", args.history)
+            print(f"store now holds {total:,} keys", file=sys.stderr)
         if i == 1 + args.ticks:
             # Every repository pushed to: each file read again and compared with its hooks.
             for path, branch in paths:
