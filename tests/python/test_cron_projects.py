@@ -5,6 +5,7 @@ the embedded queue. The expected fires are worked out here, independently, from 
 build-decision applies to `when` (`due`)."""
 
 import datetime
+import json
 import os
 import re
 import subprocess
@@ -418,3 +419,38 @@ def test_the_readmes_cron_project_example_runs_as_written(repos):
         assert done.stdout.splitlines() == ["nightly Decision Task for cron job nightly"]
     finally:
         h.stop()
+
+
+def test_failures_reach_the_projects_owner(repos):
+    """With an `owner`, a job whose role lacks a scope and a project whose repository does
+    not answer are reported to it as failed fires are (`error_webhook_url`)."""
+    from test_failure_reports import Receiver
+    receiver = Receiver()
+    env = {**cron_env(repos), "SPIN_VARIABLE_ERROR_WEBHOOK_URL": receiver.url, "SPIN_VARIABLE_ALLOWED_WEBHOOK_HOST": receiver.url.rsplit("/", 1)[0]}
+    h = RunningHost(env)
+    try:
+        options = {"rootUrl": h.root_url, "credentials": {"clientId": ROOT_CLIENT_ID, "accessToken": ROOT_ACCESS_TOKEN}, "maxRetries": 0}
+        taskcluster.Auth(options).createRole(f"repo:{repos.host}/org/fenix:cron:*", {"description": "", "scopes": ["queue:create-task:*", "queue:scheduler-id:*"]})
+        Taskhooks(options).putCronProject("fenix", {"repository": {"url": repos.fenix, "type": "git", "level": "3"}, "owner": "release@example.com"})
+        full = dict(os.environ, SPIN_VARIABLE_ROOT_ACCESS_TOKEN=ROOT_ACCESS_TOKEN, SPIN_VARIABLE_SECRETS_KEY=SECRETS_KEY, **env)
+
+        def tick(at):
+            done = subprocess.run([host_binary(), "cron", "timer", "--state-dir", h.state, "--at", str(int(at.timestamp()))],
+                                  cwd=REPO, env=full, capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, done.stdout + done.stderr
+            return done.stdout
+
+        # The pair's slot: pair-a and pair-b are created, privileged fails alone.
+        assert "due 3 fired 2 declined 0 failed 1" in tick(datetime.datetime(2027, 4, 5, 12, 15, 20, tzinfo=datetime.timezone.utc))
+        assert [(r["hookGroupId"], r["hookId"], r["owner"]) for r in receiver.reports] == [("cron", "fenix/privileged", "release@example.com")], receiver.reports
+        assert "queue:route:index.secret.fenix" in json.dumps(receiver.reports[0])
+        repos.fail("reset")
+        try:
+            tick(datetime.datetime(2027, 4, 5, 12, 30, 20, tzinfo=datetime.timezone.utc))
+        finally:
+            repos.recover()
+        assert [r["hookId"] for r in receiver.reports] == ["fenix/privileged", "fenix"], receiver.reports
+        assert "cron project `fenix`" in receiver.reports[1]["error"]
+    finally:
+        h.stop()
+        receiver.server.shutdown()
