@@ -87,6 +87,8 @@ CENTRAL_JOBS = [
     job("nightly-desktop", {"by-project": {"mozilla-(central|beta)": [{"hour": 3}], "default": []}}, "Nd"),
     job("release", [], "R", job={"include-cron-input": True, "optimize-target-tasks": False}),
     job("elsewhere", [{"minute": 0}], "E", **{"run-on-projects": ["mozilla-central"]}),
+    # Both day fields, which must match together (cron text would read either).
+    job("friday-13th", [{"weekday": "Friday", "day": 13, "hour": 0, "minute": 0}], "F"),
 ]
 
 
@@ -213,6 +215,14 @@ def test_a_simulated_week_fires_exactly_the_jobs_the_rules_select_once_per_slot(
     assert hooks.getHookStatus("cron", "fenix/weekly")["nextScheduledDate"] == "2027-03-01T10:30:00.000Z"
     assert "nextScheduledDate" not in hooks.getHookStatus("cron", "fenix/by-hand") or \
         hooks.getHookStatus("cron", "fenix/by-hand")["nextScheduledDate"] > "2100"
+    # Next fires, from `when`: a day and a weekday together.
+    day, fridays = datetime.datetime.now(datetime.timezone.utc).date() + datetime.timedelta(days=1), []
+    while len(fridays) < 3:
+        if day.day == 13 and day.weekday() == 4:
+            fridays.append(f"{day.isoformat()}T00:00:00.000Z")
+        day += datetime.timedelta(days=1)
+    assert taskhooks.nextFires("cron", "mozilla-central/friday-13th", query={"count": 3})["nextFires"] == fridays
+    assert taskhooks.nextFires("cron", "fenix/by-hand")["nextFires"] == []
 
     # Three days of ticks, 20 s after each slot as Spin's cron trigger runs them.
     first = slots(WEEK, 3 * 96)

@@ -69,11 +69,25 @@ impl Service<'_> {
             "x-nextFires" => {
                 let (g, h) = ids(call)?;
                 let hook = self.store().hook(&g, &h)?.ok_or_else(no_such_hook)?;
-                let schedule = Schedule::parse(&hook.definition.schedule).map_err(|e| ApiError::new(ErrorCode::InternalServerError, e.to_string()))?;
                 let count = match call.query.get("count") {
                     None => DEFAULT_COUNT,
                     Some(c) => c.parse().map_err(|_| ApiError::new(ErrorCode::InputError, format!("count must be a number between 1 and {MAX_COUNT}")))?,
                 };
+                // A cron project's job: its slots from `.cron.yml`'s `when` (which the cron
+                // text shown as its schedule cannot say exactly: "day and weekday").
+                if let Some(job) = crate::cron_hooks::managed(&hook.definition) {
+                    if !(1..=MAX_COUNT).contains(&count) {
+                        return Err(ApiError::new(ErrorCode::InputError, format!("count must be between 1 and {MAX_COUNT} (got {count})")));
+                    }
+                    let mut at = self.clock.now();
+                    let mut next = Vec::new();
+                    while let Some(t) = (next.len() < count).then(|| crate::cron_yml::next_slot(&job.when, at)).flatten() {
+                        next.push(iso_time(t));
+                        at = t;
+                    }
+                    return Ok(json!({"nextFires": next}));
+                }
+                let schedule = Schedule::parse(&hook.definition.schedule).map_err(|e| ApiError::new(ErrorCode::InternalServerError, e.to_string()))?;
                 fires(&schedule, self.clock.now(), count)
             }
             "x-tick" => {
