@@ -75,7 +75,7 @@ fn api(c: &mut Criterion) {
         root_client_id: "root".into(),
         root_access_token: Some("root-token".into()),
         sealing_key: SealingKey::from_base64("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap(),
-        version: "bench".into(),
+        build: taskhooks_shared::health::Build { version: "bench".into(), ..Default::default() },
         taskcluster: None,
         failure_channel: None,
         pulse: None,

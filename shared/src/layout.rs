@@ -38,6 +38,7 @@
 //! | `expiryseq/<day>` | counter: entries in the day's expiry bucket | `increment` |
 //! | `expiry/<day>/<n>` | one thing that may go that day (a fire, a task with its group entry, a marker) | `expiryseq/<day>` |
 //! | `expiry/cursor` | first day the daily pass has not pruned | daily pass |
+//! | `service/started` | the build that runs (version, commit) and when it first ran: `ping`'s uptime | `crate::health` |
 //! | `migrate/<step>/<id>` | an upgrade step done for one hook or task group | the upgrade, which deletes them at its end |
 //!
 //! The keys of layout 1 that only the upgrade reads are in [`v1`].
@@ -55,6 +56,8 @@ use sha2::Digest;
 
 pub const VERSION: &str = "2";
 pub const VERSION_KEY: &str = "layout/version";
+/// The build that runs and when it first ran (`crate::health`).
+pub const SERVICE_STARTED: &str = "service/started";
 const SETUP_KEY: &str = "layout/setup";
 
 pub const HOOK_SHARDS: usize = 64;

@@ -29,6 +29,7 @@ pub mod error;
 pub mod expiry;
 pub mod fire;
 pub mod github;
+pub mod health;
 pub mod hook_writes;
 pub mod hawk;
 pub mod embedded_queue;

@@ -187,6 +187,20 @@ impl RabbitMq<'_> {
         serde_json::from_slice(&answer).map_err(|e| PulseError::Unexpected { path: path.into(), reason: e.to_string() })
     }
 
+    /// Whether the management API answers, and takes the service's credentials, within
+    /// `timeout` (the heartbeat). `whoami` is open to every user with the management tag.
+    pub fn alive(&self, timeout: std::time::Duration) -> Result<(), PulseError> {
+        let path = "/api/whoami".to_string();
+        let url = format!("{}{path}", self.config.api_url.trim_end_matches('/'));
+        let credentials = STANDARD.encode(format!("{}:{}", self.config.username, self.config.password));
+        let headers = [("authorization".to_string(), format!("Basic {credentials}"))];
+        match self.http.send_within("GET", &url, &headers, &[], timeout) {
+            Ok((200, _)) => Ok(()),
+            Ok((status, _)) => Err(PulseError::Refused { method: "GET".into(), path, status, reason: format!("HTTP {status}") }),
+            Err(reason) => Err(PulseError::Transport { method: "GET".into(), path, reason }),
+        }
+    }
+
     fn vhost(&self) -> String {
         seg(&self.config.vhost)
     }

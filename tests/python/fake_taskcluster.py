@@ -82,6 +82,16 @@ class FakeQueue:
                 self.wfile.write(data)
 
             def do_GET(self):
+                # queue.ping: what a heartbeat asks; down while the Queue is failing.
+                if self.path == "/api/queue/v1/ping":
+                    failing = fake.failing() is not None
+                    data = json.dumps({"alive": not failing, "uptime": 1}).encode()
+                    self.send_response(503 if failing else 200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 # queue.status(taskId): public, as upstream's.
                 parts = self.path.split("/")
                 if len(parts) == 7 and parts[1:5] == ["api", "queue", "v1", "task"] and parts[6] == "status":

@@ -226,7 +226,11 @@ pub fn service_config(version: &str) -> Result<taskhooks_shared::api::ServiceCon
         root_client_id: variable("root_client_id").unwrap_or_else(|| taskhooks_shared::api::DEFAULT_ROOT_CLIENT_ID.to_string()),
         root_access_token: variable("root_access_token"),
         sealing_key,
-        version: version.to_string(),
+        build: taskhooks_shared::health::Build {
+            version: version.to_string(),
+            commit: env!("TASKHOOKS_COMMIT").to_string(),
+            time: env!("TASKHOOKS_BUILD_TIME").to_string(),
+        },
         taskcluster,
         failure_channel,
         pulse: pulse_config(),

@@ -39,6 +39,11 @@ fn run(now_s: u64) -> Result<(), String> {
     let config = service_config(env!("CARGO_PKG_VERSION"))?;
     let store = Store { kv: &kv, key: &config.sealing_key };
     let now = chrono::DateTime::from_timestamp(now_s as i64, 0).ok_or("tick time out of range")?;
+    // The build's first run, for `ping`'s uptime, by the wall clock (a tick may be run
+    // for another time by hand).
+    if let Err(e) = taskhooks_shared::health::note_start(&kv, &config.build, chrono::Utc::now()) {
+        eprintln!("timer: noting this build's start: {e}");
+    }
     let tick = with_task_queue(&store, &config, |queue| cron_tick::run(&store, queue, &SpinHttp, &config.repository_hosts, config.tasks_root_url(), now))?
         .map_err(|e| e.to_string())?;
     let report = &tick.fires;

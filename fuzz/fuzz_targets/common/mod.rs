@@ -11,7 +11,7 @@ pub fn config(github_webhook_secret: Option<&str>) -> ServiceConfig {
         root_client_id: "root".into(),
         root_access_token: Some(ROOT_TOKEN.into()),
         sealing_key: SealingKey::from_base64("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap(),
-        version: "fuzz".into(),
+        build: taskhooks_shared::health::Build { version: "fuzz".into(), ..Default::default() },
         taskcluster: None,
         failure_channel: None,
         pulse: None,

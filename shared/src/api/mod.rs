@@ -87,8 +87,8 @@ pub struct ServiceConfig {
     /// `None` when no root client is configured: then only stored clients exist.
     pub root_access_token: Option<String>,
     pub sealing_key: SealingKey,
-    /// Written into `/__version__`.
-    pub version: String,
+    /// What runs: `/__version__`, and `ping`'s uptime (since this build first ran).
+    pub build: crate::health::Build,
     /// A remote Taskcluster deployment to create tasks in; the embedded queue when `None`.
     pub taskcluster: Option<crate::remote_queue::TaskclusterCredentials>,
     /// Where failed fires of hooks with `emailOnError` are reported.
@@ -393,14 +393,34 @@ impl<'a> Service<'a> {
 
     fn dispatch(&self, call: &Call) -> Result<Value, ApiError> {
         match call.endpoint.name {
-            "ping" => Ok(json!({"alive": true, "uptime": 0})),
+            "ping" => Ok(json!({"alive": true, "uptime": crate::health::uptime(self.kv, &self.config.build, self.clock.now())})),
             "lbheartbeat" => Ok(json!({})),
-            // Healthy only if the key-value store answers.
+            // Healthy only if every configured dependency answers; 503 names those that did not.
             "heartbeat" => {
-                self.kv.get(crate::layout::VERSION_KEY).map_err(StorageError::from)?;
-                Ok(json!({}))
+                let deps = crate::health::Dependencies {
+                    kv: self.kv,
+                    http: self.http,
+                    queue: self.config.taskcluster.as_ref().map(|t| t.root_url.as_str()),
+                    pulse: self.config.pulse.as_ref(),
+                };
+                match crate::health::heartbeat(&deps) {
+                    (true, checks) => Ok(json!({"checks": checks})),
+                    (false, checks) => {
+                        let failed: Vec<String> = checks
+                            .as_object()
+                            .into_iter()
+                            .flatten()
+                            .filter(|(_, v)| *v != "ok")
+                            .map(|(k, v)| format!("{k}: {}", v.as_str().unwrap_or_default()))
+                            .collect();
+                        Err(ApiError::new(ErrorCode::ServiceUnavailable, format!("unhealthy:\n{}", failed.join("\n"))))
+                    }
+                }
             }
-            "version" => Ok(json!({"source": "taskhooks", "version": self.config.version, "commit": "", "build": ""})),
+            "version" => {
+                let b = &self.config.build;
+                Ok(json!({"source": "taskhooks", "version": b.version, "commit": b.commit, "build": b.time}))
+            }
             name if name.contains("CronProject") => self.cron_project_method(call),
             name if name.starts_with("x-") => self.extension(call),
             name if call.endpoint.service == "auth" => self.auth_method(name, call),

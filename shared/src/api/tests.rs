@@ -25,7 +25,7 @@ impl World {
                 root_client_id: ROOT.into(),
                 root_access_token: Some(ROOT_TOKEN.into()),
                 sealing_key: SealingKey::from_base64("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap(),
-                version: "test".into(),
+                build: crate::health::Build { version: "test".into(), ..Default::default() },
                 taskcluster: None,
                 failure_channel: None,
                 pulse: None,
@@ -468,7 +468,7 @@ fn errors_use_the_taskcluster_format() {
     assert!(w.root("PUT", "/api/hooks/v1/hooks/g/h", bad_schema).body_json()["message"].as_str().unwrap().starts_with("triggerSchema is not a valid JSON schema:"));
     assert_eq!(w.root("GET", "/api/hooks/v1/hooks/g/h", Value::Null).status, 404, "nothing half-written");
     assert_eq!(w.anon("GET", "/api/hooks/v1/nowhere", Value::Null).status, 404);
-    assert_eq!(w.anon("GET", "/api/hooks/v1/__heartbeat__", Value::Null).body_json(), json!({}));
+    assert_eq!(w.anon("GET", "/api/hooks/v1/__heartbeat__", Value::Null).body_json(), json!({"checks": {"keyValueStore": "ok"}}));
 }
 
 #[test]
