@@ -197,8 +197,23 @@ fn describe(e: &QueueError) -> String {
     }
 }
 
-/// Fires `hook` at `now` with `task_id`, and records the attempt.
+/// Fires `hook` at `now` with `task_id`, records the attempt, and logs it (`hook-fire`).
 pub fn fire(
+    store: &Store<'_>,
+    queue: &dyn TaskQueue,
+    hook: &HookRecord,
+    ctx: &FireContext,
+    task_id: &str,
+    now: DateTime<Utc>,
+    options: FireOptions,
+) -> Result<FireOutcome, StorageError> {
+    let outcome = fire_and_record(store, queue, hook, ctx, task_id, now, options)?;
+    let d = &hook.definition;
+    crate::log::emit(&crate::log::hook_fire(&d.hook_group_id, &d.hook_id, ctx.fired_by, task_id, &outcome));
+    Ok(outcome)
+}
+
+fn fire_and_record(
     store: &Store<'_>,
     queue: &dyn TaskQueue,
     hook: &HookRecord,

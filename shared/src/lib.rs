@@ -30,6 +30,7 @@ pub mod expiry;
 pub mod fire;
 pub mod github;
 pub mod health;
+pub mod log;
 pub mod hook_writes;
 pub mod hawk;
 pub mod embedded_queue;

@@ -72,3 +72,35 @@ def test_the_heartbeat_names_rabbitmq_when_it_does_not_answer(rabbit):
         assert get(f"{h.root_url}/api/hooks/v1/ping")[0] == 200
     finally:
         h.stop()
+
+
+def test_one_structured_line_per_request_and_per_fire(host, root_options):
+    """Each request and each fire writes one JSON line in Taskcluster's shape; neither a
+    token nor a payload ever appears in them."""
+    import taskcluster
+    from conftest import ROOT_ACCESS_TOKEN
+    taskcluster.Auth(root_options).createRole("hook-id:logs/*", {"description": "", "scopes": ["queue:create-task:*", "queue:scheduler-id:*"]})
+    hooks = taskcluster.Hooks(root_options)
+    hooks.createHook("logs", "h", {
+        "metadata": {"name": "logs", "description": "", "owner": "o@example.com", "emailOnError": False},
+        "task": {"$if": "payload.go", "then": {"taskQueueId": "proj/ci", "schedulerId": "-", "payload": {},
+                 "metadata": {"name": "n", "description": "", "owner": "o@example.com", "source": "https://example.com"}}},
+        "triggerSchema": {"type": "object"},
+    })
+    marker = "payload-marker-4f1c"
+    created = hooks.triggerHook("logs", "h", {"go": True, "note": marker})["status"]["taskId"]
+    hooks.triggerHook("logs", "h", {"go": False, "note": marker})
+    token = hooks.getTriggerToken("logs", "h")["token"]
+    with_token = hooks.triggerHookWithToken("logs", "h", token, {"go": True, "note": marker})["status"]["taskId"]
+    time.sleep(0.3)
+    lines = [json.loads(line) for line in host.log if line.startswith('{"')]
+    fires = [line["Fields"] for line in lines if line["Type"] == "hook-fire" and line["Fields"]["hookGroupId"] == "logs"]
+    assert [(f["firedBy"], f["result"]) for f in fires] == [("triggerHook", "success"), ("triggerHook", "declined"), ("triggerHookWithToken", "success")], fires
+    assert [fires[0]["taskId"], fires[2]["taskId"]] == [created, with_token]
+    requests = [line["Fields"] for line in lines if line["Type"] == "monitor.apiMethod" and "/logs/" in line["Fields"]["resource"]]
+    names = [(r["name"], r["statusCode"], r["clientId"]) for r in requests]
+    assert ("createHook", 200, "static/taskhooks/root") in names and ("triggerHookWithToken", 200, "") in names, names
+    assert all(r["duration"] >= 0 and r["method"] in ("GET", "PUT", "POST") for r in requests)
+    text = "".join(host.log)
+    assert marker not in text and token not in text and ROOT_ACCESS_TOKEN not in text
+    assert "/trigger/<redacted>" in json.dumps(requests)

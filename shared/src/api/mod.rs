@@ -119,6 +119,19 @@ impl ServiceConfig {
 
 pub const DEFAULT_ROOT_CLIENT_ID: &str = "static/taskhooks/root";
 
+/// What a request's log line says besides its answer: the method that answered, and who
+/// called (once authenticated).
+struct Seen {
+    name: std::cell::Cell<&'static str>,
+    client_id: std::cell::RefCell<Option<String>>,
+}
+
+impl Default for Seen {
+    fn default() -> Self {
+        Seen { name: std::cell::Cell::new("notFound"), client_id: std::cell::RefCell::new(None) }
+    }
+}
+
 pub struct Service<'a> {
     kv: &'a dyn KeyValue,
     clock: &'a dyn Clock,
@@ -266,16 +279,38 @@ impl<'a> Service<'a> {
     }
 
 
+    /// Answers `req`, and logs it (`monitor.apiMethod`, `crate::log`).
     pub fn handle(&self, req: &ApiRequest) -> ApiResponse {
+        let started = std::time::Instant::now();
+        let seen = Seen::default();
+        let resp = self.answer(req, &seen);
+        let (path, _) = split_query(&req.path);
+        let resource = redacted_path(path);
+        let client_id = seen.client_id.borrow();
+        crate::log::emit(&crate::log::api_method(&crate::log::Request {
+            name: seen.name.get(),
+            method: &req.method,
+            resource: &resource,
+            status: resp.status,
+            client_id: client_id.as_deref(),
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        }));
+        resp
+    }
+
+    fn answer(&self, req: &ApiRequest, seen: &Seen) -> ApiResponse {
         let time = iso_time(self.clock.now());
         if req.method == "OPTIONS" {
+            seen.name.set("preflight");
             return ApiResponse { status: 200, headers: common_headers(), body: vec![] };
         }
         let (path, raw_query) = split_query(&req.path);
         if path == github::PATH {
+            seen.name.set("github");
             return self.github(req);
         }
         if let Some(file) = ui::asset(&req.method, path) {
+            seen.name.set("ui");
             return file;
         }
         let Some((endpoint, params)) = match_endpoint(&req.method, path) else {
@@ -284,8 +319,9 @@ impl<'a> Service<'a> {
         };
         let payload = parse_body(&req.body);
         let info_payload = payload.as_ref().cloned().unwrap_or(json!({}));
+        seen.name.set(endpoint.name);
         let result = payload.and_then(|payload| {
-            let caller = self.authorize(endpoint, &params, req)?;
+            let caller = self.authorize(endpoint, &params, req, seen)?;
             let mut call = Call { endpoint, params, query: BTreeMap::new(), payload, caller };
             endpoint.check_params(&call.params)?;
             call.query = endpoint.check_query(raw_query)?;
@@ -319,11 +355,12 @@ impl<'a> Service<'a> {
     /// Authenticates when the endpoint needs a caller, and checks its scope template
     /// (filled from the decoded URL parameters) before anything else looks at the
     /// request, so a caller without scopes learns nothing about ids or existence.
-    fn authorize(&self, endpoint: &Endpoint, params: &BTreeMap<&'static str, String>, req: &ApiRequest) -> Result<Caller, ApiError> {
+    fn authorize(&self, endpoint: &Endpoint, params: &BTreeMap<&'static str, String>, req: &ApiRequest, seen: &Seen) -> Result<Caller, ApiError> {
         if endpoint.access == Access::Public {
             return Ok(Caller { client_id: None, scopes: vec![] });
         }
         let caller = self.caller(req)?;
+        seen.client_id.replace(caller.client_id.clone());
         if let Access::Scopes(template) = endpoint.access {
             let filled = ScopeExpr::from_json(&serde_json::from_str(template).expect("endpoint scope templates are JSON"))
                 .and_then(|e| e.fill(&params.iter().map(|(k, v)| (*k, v.as_str())).collect()))
