@@ -150,12 +150,14 @@ pub fn sync(store: &Store<'_>, project: &CronProject, jobs: &BTreeMap<String, Pr
         let record = HookRecord { next_scheduled_date: next_date(&marker, from), next_task_id: nice_slugid(), trigger_token: nice_slugid(), definition: wanted.clone() };
         match store.hook(&group, &h)? {
             Some(current) if current.definition == wanted => {}
-            Some(_) => {
+            Some(current) => {
                 crate::hook_writes::replace(store, &group, &h, &record, false)?;
+                audit(store, &wanted.hook_id, crate::audit::action::UPDATED, Some(&current.definition), Some(&wanted), now)?;
                 report.updated.push(wanted.hook_id);
             }
             None => {
                 if let Created::Created = crate::hook_writes::create(store, &record)? {
+                    audit(store, &wanted.hook_id, crate::audit::action::CREATED, None, Some(&wanted), now)?;
                     report.created.push(wanted.hook_id);
                 }
             }
@@ -164,12 +166,29 @@ pub fn sync(store: &Store<'_>, project: &CronProject, jobs: &BTreeMap<String, Pr
     for hook in existing.iter().filter(|h| h.strip_prefix(&prefix).is_some_and(|job| !jobs.contains_key(job))) {
         let Ok(h) = HookId::new(hook) else { continue };
         // Only hooks this project manages (a hand-made `cron/...` hook from before stays).
-        if store.hook(&group, &h)?.is_some_and(|hook| managed(&hook.definition).is_some_and(|m| m.project == project.project)) {
+        if let Some(current) = store.hook(&group, &h)?.filter(|hook| managed(&hook.definition).is_some_and(|m| m.project == project.project)) {
             crate::hook_writes::remove(store, &group, &h)?;
+            audit(store, hook, crate::audit::action::DELETED, Some(&current.definition), None, now)?;
             report.removed.push(hook.clone());
         }
     }
     Ok(report)
+}
+
+/// A managed hook's change, in the audit history as the service's own
+/// (`crate::audit::SERVICE_CLIENT_ID`).
+fn audit(store: &Store<'_>, hook_id: &str, action: &str, before: Option<&HookDefinition>, after: Option<&HookDefinition>, now: DateTime<Utc>) -> Result<(), StorageError> {
+    let value = |d: Option<&HookDefinition>| d.map(|d| serde_json::to_value(d).expect("serialises"));
+    let entry = crate::audit::Entry {
+        client_id: crate::audit::SERVICE_CLIENT_ID.into(),
+        action_type: action.into(),
+        created: iso_time(now),
+        entity_id: format!("{GROUP}/{hook_id}"),
+        entity_type: "hook".into(),
+        before: value(before),
+        after: value(after),
+    };
+    crate::audit::record(store.kv, &entry, now)
 }
 
 #[cfg(test)]

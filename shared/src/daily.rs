@@ -19,6 +19,7 @@ pub struct DailyReport {
     pub fires: usize,
     pub tasks: usize,
     pub markers: usize,
+    pub audit: usize,
 }
 
 /// Runs the pass if it has not run today; `None` if it had.
@@ -56,6 +57,7 @@ pub fn prune(store: &Store<'_>, now: DateTime<Utc>) -> Result<DailyReport, Stora
                 Expiring::Fire { hook_group_id, hook_id, seq } => fires.entry((hook_group_id, hook_id)).or_default().push(seq),
                 Expiring::Task { task_id, task_group_id, member } => report.tasks += usize::from(queue.expire_task(&task_id, &task_group_id, member, now)?),
                 Expiring::Seen { key } => report.markers += usize::from(expire_seen(store.kv, &key, now)?),
+                Expiring::Audit { stream, seq } => report.audit += usize::from(crate::audit::expire(store.kv, &stream, seq, now)?),
             }
         }
         for ((g, h), seqs) in fires {

@@ -26,6 +26,9 @@ pub enum Expiring {
     /// A handled-message marker of the relay.
     #[serde(rename_all = "camelCase")]
     Seen { key: String },
+    /// An audit entry (kept 30 days).
+    #[serde(rename_all = "camelCase")]
+    Audit { stream: String, seq: i64 },
 }
 
 pub fn day_of(t: DateTime<Utc>) -> String {

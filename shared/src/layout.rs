@@ -38,6 +38,9 @@
 //! | `expiryseq/<day>` | counter: entries in the day's expiry bucket | `increment` |
 //! | `expiry/<day>/<n>` | one thing that may go that day (a fire, a task with its group entry, a marker) | `expiryseq/<day>` |
 //! | `expiry/cursor` | first day the daily pass has not pruned | daily pass |
+//! | `auditseq/<stream>` | counter: entries in an audit stream (`e/<entityType>/<entityId>` or `c/<clientId>`) | `increment` |
+//! | `auditfloor/<stream>` | lowest entry number that may still exist | CAS (daily pass) |
+//! | `audit/<stream>/<n, 20 digits>` | one audit entry (the entity's stream also holds the definition before and after) | `auditseq`..`auditfloor`; `expiry/<day>` |
 //! | `service/started` | the build that runs (version, commit) and when it first ran: `ping`'s uptime | `crate::health` |
 //! | `migrate/<step>/<id>` | an upgrade step done for one hook or task group | the upgrade, which deletes them at its end |
 //!
@@ -203,6 +206,19 @@ pub const RELAY_LAST_RUN: &str = "relay/last-run";
 
 pub fn notified(g: &str, h: &str) -> String {
     format!("notified/{}", hook_ref(g, h))
+}
+
+/// `stream`: `crate::audit::entity_stream` or `client_stream` (already escaped).
+pub fn audit_seq(stream: &str) -> String {
+    format!("auditseq/{stream}")
+}
+
+pub fn audit_floor(stream: &str) -> String {
+    format!("auditfloor/{stream}")
+}
+
+pub fn audit_entry(stream: &str, n: i64) -> String {
+    format!("audit/{stream}/{n:020}")
 }
 
 pub fn expiry_seq(day: &str) -> String {

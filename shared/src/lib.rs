@@ -16,6 +16,7 @@
 //! | render errors (json-e crate gives no location) | the failing template path is found and named, upstream's form | [`render`] |
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod cas;
 pub mod cron_decision;

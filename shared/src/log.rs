@@ -67,6 +67,12 @@ pub fn api_method(r: &Request<'_>) -> Value {
     )
 }
 
+/// An audit event (`crate::audit`), as upstream's services log theirs (`auditEvent`):
+/// who did what to which entity; not what changed.
+pub fn audit_event(e: &crate::audit::Entry) -> Value {
+    line("audit-event", json!({"entity": e.entity_type, "entityId": e.entity_id, "clientId": e.client_id, "action": e.action_type}))
+}
+
 /// Writes one line. Tests read the components' output; unit tests (which capture it)
 /// check the lines' builders above.
 pub fn emit(line: &Value) {

@@ -86,6 +86,10 @@ const hooksApi = {
   schedulePreview: (schedule) => api("POST", "taskhooks/v1/schedule-preview", { schedule, count: 3 }),
 };
 
+const auditApi = {
+  changes: (type, id) => api("GET", `taskhooks/v1/audit/${enc(type)}/${enc(id)}?limit=100`),
+};
+
 const cronApi = {
   list: () => api("GET", "taskhooks/v1/cron-projects"),
   get: (p) => api("GET", `taskhooks/v1/cron-projects/${enc(p)}`),
@@ -161,7 +165,7 @@ function confirmDialog(text, okLabel = "Confirm") {
 }
 
 function show(...nodes) {
-  main.replaceChildren(...nodes);
+  main.replaceChildren(...nodes.filter((n) => n !== null && n !== undefined));
   main.focus({ preventScroll: true });
 }
 
@@ -233,6 +237,52 @@ function firesTable({ lastFires }) {
         : el("details", {}, el("summary", { text: "error" }), el("pre", { text: f.error })))))));
 }
 
+// A line diff of two JSON texts, for the history tab. Written here rather than taken from
+// a library because the page loads nothing but its own files; the longest common
+// subsequence of lines, which for hook definitions (tens to hundreds of lines) is instant.
+export function lineDiff(before, after) {
+  const a = before.split("\n");
+  const b = after.split("\n");
+  if (a.length * b.length > 4_000_000) return [...a.map((t) => ["-", t]), ...b.map((t) => ["+", t])];
+  const lcs = Array.from({ length: a.length + 1 }, () => new Uint32Array(b.length + 1));
+  for (let i = a.length - 1; i >= 0; i--) {
+    for (let j = b.length - 1; j >= 0; j--) {
+      lcs[i][j] = a[i] === b[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
+    }
+  }
+  const out = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    if (i < a.length && j < b.length && a[i] === b[j]) {
+      out.push([" ", a[i]]);
+      i++;
+      j++;
+    } else if (j < b.length && (i === a.length || lcs[i][j + 1] >= lcs[i + 1][j])) {
+      out.push(["+", b[j++]]);
+    } else {
+      out.push(["-", a[i++]]);
+    }
+  }
+  return out;
+}
+
+function historyTable({ auditHistory }) {
+  if (!auditHistory.length) return el("p", { class: "muted", text: "No changes recorded in the last 30 days." });
+  const text = (v) => (v === undefined ? "" : JSON.stringify(v, null, 2));
+  return el("table", { id: "history" },
+    el("thead", {}, el("tr", {}, ["Time", "By", "Action", "Change"].map((t) => el("th", { text: t })))),
+    el("tbody", {}, [...auditHistory].reverse().map((e) => el("tr", {},
+      el("td", { text: e.created }),
+      el("td", { text: e.clientId }),
+      el("td", { text: e.actionType }),
+      el("td", {}, e.before === undefined && e.after === undefined ? "—"
+        : el("details", {}, el("summary", { text: "diff" }),
+          el("pre", { class: "diff" }, lineDiff(text(e.before), text(e.after))
+            .filter(([op], k, all) => op !== " " || all.slice(Math.max(0, k - 2), k + 3).some(([o]) => o !== " "))
+            .map(([op, line]) => el("span", { class: op === "+" ? "added" : op === "-" ? "removed" : null, text: `${op} ${line}\n` })))))))));
+}
+
 function hookPage(g, h) {
   // A cron project's job is changed through its repository's .cron.yml, not here.
   const project = cronProjectOf(g, h);
@@ -258,6 +308,7 @@ function hookPage(g, h) {
         nextFires.length ? el("ul", {}, nextFires.map((t) => el("li", { text: t }))) : el("p", { class: "muted", text: "No schedule." }))),
     panel("Last fires", () => hooksApi.fires(g, h), firesTable),
     panel("Definition", () => hooksApi.hook(g, h), (def) => el("pre", { id: "definition", text: JSON.stringify(def, null, 2) })),
+    panel("History", () => auditApi.changes("hook", `${g}/${h}`), historyTable),
   );
 }
 

@@ -128,6 +128,15 @@ try {
   await page.getByRole("button", { name: "Save changes" }).click();
   await page.locator("#definition").waitFor();
   check((await page.locator("#definition").textContent()).includes('"name": "Nightly build"'), "an edit is saved and shown");
+  check(!(await page.locator("main").textContent()).includes("null"), "no stray placeholder text on a hook's page");
+  // The history tab: who changed what, with the diff.
+  await page.locator("#history").waitFor();
+  const rows = await page.locator("#history tbody tr").allTextContents();
+  check(rows.length === 2 && rows[0].includes("updated") && rows[0].includes(clientId) && rows[1].includes("created"), "the history lists the creation and the edit, newest first, by whom");
+  await page.locator("#history summary").first().click();
+  const removed = await page.locator("#history .diff .removed").first().textContent();
+  const added = await page.locator("#history .diff .added").first().textContent();
+  check(removed.includes('"name": ') && !removed.includes("Nightly build") && added.includes('"name": "Nightly build"'), "the edit's diff shows the old and the new name");
 
   // Trigger: the triggerSchema refuses a payload before anything fires.
   await page.getByRole("link", { name: "Trigger" }).click();

@@ -21,6 +21,7 @@ REFERENCE = {
         _entry("pulseStatus", "get", "/hooks/<hookGroupId>/<hookId>/pulse", ["hookGroupId", "hookId"]),
         _entry("dryRun", "post", "/hooks/<hookGroupId>/<hookId>/dry-run", ["hookGroupId", "hookId"], input=True),
         _entry("nextFires", "get", "/hooks/<hookGroupId>/<hookId>/next-fires", ["hookGroupId", "hookId"]),
+        _entry("auditChanges", "get", "/audit/<entityType>/<entityId>", ["entityType", "entityId"]),
         _entry("listCronProjects", "get", "/cron-projects"),
         _entry("getCronProject", "get", "/cron-projects/<project>", ["project"]),
         _entry("putCronProject", "put", "/cron-projects/<project>", ["project"], input=True),

@@ -148,6 +148,7 @@ impl Service<'_> {
                 if let Claimed::Exists(()) = store.create_client(&client)? {
                     return Err(exists());
                 }
+                self.audit(call, "client", client_id, crate::audit::action::CREATED, None, Some(super::audit_api::client_state(&client)))?;
                 Ok(answer)
             }
             "resetAccessToken" => {
@@ -160,11 +161,16 @@ impl Service<'_> {
                         client.last_modified.clone_from(&now);
                     })?
                     .ok_or_else(no_client)?;
+                self.audit(call, "client", client_id, crate::audit::action::ACCESS_TOKEN_RESET, None, None)?;
                 self.client_json(&client, true)
             }
             "deleteClient" => {
                 refuse_static(client_id)?;
+                let before = store.client(client_id)?;
                 store.delete_client(client_id)?;
+                if let Some(c) = before {
+                    self.audit(call, "client", client_id, crate::audit::action::DELETED, Some(super::audit_api::client_state(&c)), None)?;
+                }
                 Ok(json!({}))
             }
             "listRoles" => {
@@ -201,7 +207,7 @@ impl Service<'_> {
                         }
                     }
                 } else {
-                    let mut before = None;
+                    let mut before: Option<RoleRecord> = None;
                     let updated = store
                         .update_role(role_id, |r| {
                             before = Some(r.clone());
@@ -218,7 +224,7 @@ impl Service<'_> {
                 // Checked again with the roles as they are now: two writes at once, each
                 // fine alone, can make a cycle together. The later check sees both, and
                 // its write is undone.
-                if let (Err(e), Some(undo)) = (crate::scopes::check_role_set(&now_roles), undo) {
+                if let (Err(e), Some(undo)) = (crate::scopes::check_role_set(&now_roles), undo.clone()) {
                     match undo {
                         None => {
                             store.delete_role(role_id)?;
@@ -233,10 +239,18 @@ impl Service<'_> {
                     }
                     return Err(ApiError::new(ErrorCode::InputError, e.to_string()));
                 }
+                // Recorded once the write stands; an identical re-create changed nothing.
+                if let Some(replaced) = &undo {
+                    let action = if replaced.is_none() { crate::audit::action::CREATED } else { crate::audit::action::UPDATED };
+                    self.audit(call, "role", role_id, action, replaced.as_ref().map(super::audit_api::role_state), Some(super::audit_api::role_state(&role)))?;
+                }
                 Self::role_json(&role, &Roles::new(now_roles))
             }
             "deleteRole" => {
-                store.delete_role(role_id)?;
+                let before = store.role(role_id)?;
+                if store.delete_role(role_id)? {
+                    self.audit(call, "role", role_id, crate::audit::action::DELETED, before.as_ref().map(super::audit_api::role_state), None)?;
+                }
                 Ok(json!({}))
             }
             "currentScopes" => Ok(json!({"scopes": call.caller.scopes})),

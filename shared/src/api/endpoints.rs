@@ -38,6 +38,8 @@ impl Endpoint {
                 "clientId" => (!valid_client_id(value))
                     .then(|| format!("clientId `{value}` must match regular expression ^[A-Za-z0-9!@/:.+|_-]+$")),
                 "roleId" => (!valid_role_id(value)).then(|| format!("roleId `{value}` must match regular expression ^[\\x20-\\x7e]+$")),
+                "entityType" => (!crate::audit::ENTITY_TYPES.contains(&value.as_str()))
+                    .then(|| format!("entityType `{value}` must match regular expression ^(client|role|secret|hook|worker-pool)$")),
                 "project" => (!crate::cron_project::valid_project(value)).then(|| format!("project `{value}` must match regular expression ^[A-Za-z0-9_-]{{1,64}}$")),
                 _ => None,
             };
@@ -130,6 +132,9 @@ pub(crate) static ENDPOINTS: &[Endpoint] = &[
     ep!("auth", "POST", "/roles/<roleId>", "updateRole", Scopes(r#""auth:update-role:<roleId>""#), [], true),
     ep!("auth", "DELETE", "/roles/<roleId>", "deleteRole", Scopes(r#""auth:delete-role:<roleId>""#)),
     ep!("auth", "GET", "/scopes/current", "currentScopes", Authenticated),
+    // Audit history (`crate::audit`), as upstream serves it.
+    ep!("auth", "GET", "/audit/<entityType>/<entityId>", "getEntityHistory", Scopes(r#""auth:audit-history:<entityType>""#), ["continuationToken", "limit"], false),
+    ep!("auth", "GET", "/clients/<clientId>/audit", "listAuditHistory", Scopes(r#""auth:client-audit-history:<clientId>""#), ["continuationToken", "limit"], false),
     ep!("auth", "POST", "/scopes/expand", "expandScopes", Public, [], true),
     // The embedded queue (Queue v1 subset). createTask checks the task's own scope
     // requirement in the handler, as the Queue does.
@@ -145,6 +150,7 @@ pub(crate) static ENDPOINTS: &[Endpoint] = &[
     ep!("taskhooks", "POST", "/tick", "x-tick", Scopes(r#""hooks:tick""#)),
     ep!("taskhooks", "POST", "/relay", "x-relay", Scopes(r#""hooks:relay""#)),
     ep!("taskhooks", "GET", "/hooks/<hookGroupId>/<hookId>/pulse", "x-pulseStatus", Scopes(r#""hooks:get:<hookGroupId>:<hookId>""#)),
+    ep!("taskhooks", "GET", "/audit/<entityType>/<entityId>", "x-auditChanges", Scopes(r#""auth:audit-history:<entityType>""#), ["continuationToken", "limit"], false),
     // Cron projects: a repository's `.cron.yml` run by the service (`crate::cron_project`).
     ep!("taskhooks", "GET", "/cron-projects", "x-listCronProjects", Scopes(r#""hooks:list-cron-projects""#)),
     ep!("taskhooks", "GET", "/cron-projects/<project>", "x-getCronProject", Scopes(r#""hooks:get-cron-project:<project>""#)),

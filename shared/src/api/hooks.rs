@@ -129,6 +129,9 @@ impl Service<'_> {
                 self.refuse_managed(call)?;
                 let (g, h) = ids(call)?;
                 let removed = crate::hook_writes::remove(&store, &g, &h)?;
+                if let Some(hook) = &removed {
+                    self.audit(call, "hook", &format!("{g}/{h}"), crate::audit::action::DELETED, Some(to_json(&hook.definition)), None)?;
+                }
                 let old = removed.map(|hook| hook.definition.bindings).unwrap_or_default();
                 self.hook_changed("hook-deleted", &old, None, g.as_str(), h.as_str());
                 Ok(json!({}))
@@ -147,6 +150,7 @@ impl Service<'_> {
                         true
                     })?
                     .ok_or_else(no_such_hook)?;
+                self.audit(call, "hook", &format!("{g}/{h}"), crate::audit::action::TRIGGER_TOKEN_RESET, None, None)?;
                 Ok(to_json(TriggerTokenResponse { token: hook.trigger_token }))
             }
             "triggerHook" | "triggerHookWithToken" => self.trigger(call),
@@ -198,6 +202,7 @@ impl Service<'_> {
             return Ok(to_json(definition));
         }
         self.hook_changed("hook-created", &[], Some(&record), g.as_str(), h.as_str());
+        self.audit(call, "hook", &format!("{g}/{h}"), crate::audit::action::CREATED, None, Some(to_json(&definition)))?;
         Ok(to_json(definition))
     }
 
@@ -220,6 +225,7 @@ impl Service<'_> {
         let keep_bindings = call.payload.get("bindings").is_none();
         let (old, hook) = crate::hook_writes::replace(&store, &g, &h, &updated, keep_bindings)?.ok_or_else(no_such_hook)?;
         self.hook_changed("hook-updated", &old, Some(&hook), g.as_str(), h.as_str());
+        self.audit(call, "hook", &format!("{g}/{h}"), crate::audit::action::UPDATED, Some(to_json(&current.definition)), Some(to_json(&hook.definition)))?;
         Ok(to_json(hook.definition))
     }
 

@@ -6,6 +6,7 @@
 //! error a bad request gets): route, body, authentication and scopes, URL parameters,
 //! query string, content type and input schema, handler.
 
+mod audit_api;
 mod auth_api;
 mod cron_projects;
 mod endpoints;
@@ -459,6 +460,7 @@ impl<'a> Service<'a> {
                 Ok(json!({"source": "taskhooks", "version": b.version, "commit": b.commit, "build": b.time}))
             }
             name if name.contains("CronProject") => self.cron_project_method(call),
+            name @ ("getEntityHistory" | "listAuditHistory" | "x-auditChanges") => self.audit_method(name, call),
             name if name.starts_with("x-") => self.extension(call),
             name if call.endpoint.service == "auth" => self.auth_method(name, call),
             name if call.endpoint.service == "queue" => self.queue_method(name, call),
