@@ -82,6 +82,7 @@ fn api(c: &mut Criterion) {
         github_webhook_secret: None,
         repository_hosts: Default::default(),
         public_url: None,
+        metrics_token: None,
     };
     let kv = MemoryStore::default();
     let signed = |method: &str, path: &str, body: &str| {

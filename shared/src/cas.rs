@@ -105,11 +105,15 @@ pub fn read_json_opt<T: DeserializeOwned>(kv: &dyn KeyValue, key: &str) -> Resul
 /// digits are read as decimal: as little-endian they would be a count above 3 * 10^18.
 pub fn read_counter(kv: &dyn KeyValue, key: &str) -> Result<i64, StorageError> {
     let Some(bytes) = kv.get(key)? else { return Ok(0) };
-    let corrupt = || StorageError::Corrupt { key: key.to_string(), reason: "not a counter".into() };
+    counter_value(&bytes).ok_or_else(|| StorageError::Corrupt { key: key.to_string(), reason: "not a counter".into() })
+}
+
+/// A counter's value from its bytes, as either backend keeps them (see `read_counter`).
+pub fn counter_value(bytes: &[u8]) -> Option<i64> {
     if bytes.len() == 8 && !bytes.iter().all(u8::is_ascii_digit) {
-        return Ok(i64::from_le_bytes(bytes.as_slice().try_into().expect("8 bytes")));
+        return Some(i64::from_le_bytes(bytes.try_into().expect("8 bytes")));
     }
-    std::str::from_utf8(&bytes).ok().and_then(|s| s.parse().ok()).ok_or_else(corrupt)
+    std::str::from_utf8(bytes).ok().and_then(|s| s.parse().ok())
 }
 
 /// Who holds a member of an index after trying to claim it.

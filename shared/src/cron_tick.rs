@@ -124,6 +124,20 @@ pub struct Tick {
 /// read is reported as a failure of its own (hookId `<project>` in group `cron`) when it
 /// has an owner; its jobs' fires are reported as any hook's.
 pub fn run(store: &Store<'_>, queue: &dyn crate::fire::TaskQueue, http: &dyn HttpClient, hosts: &RepositoryHosts, root_url: &str, now: DateTime<Utc>) -> Result<Tick, StorageError> {
+    let started = std::time::Instant::now();
+    let tick = run_tick(store, queue, http, hosts, root_url, now);
+    match &tick {
+        Ok(t) => {
+            let f = &t.fires;
+            let items = [("due", f.due), ("fired", f.fired), ("declined", f.declined), ("failed", f.failed), ("retrying", f.retrying), ("projects", t.sync.synced.len()), ("projectsFailed", t.sync.failed.len())];
+            crate::metrics::run(store.kv, "timer", true, started.elapsed(), &items);
+        }
+        Err(_) => crate::metrics::run(store.kv, "timer", false, started.elapsed(), &[]),
+    }
+    tick
+}
+
+fn run_tick(store: &Store<'_>, queue: &dyn crate::fire::TaskQueue, http: &dyn HttpClient, hosts: &RepositoryHosts, root_url: &str, now: DateTime<Utc>) -> Result<Tick, StorageError> {
     let sync = sync_projects(store, http, hosts, now)?;
     let source = crate::cron_source::CronSource::new(store.kv, http, hosts, root_url);
     for (project, push) in &sync.tips {

@@ -207,12 +207,27 @@ pub fn fire(
     now: DateTime<Utc>,
     options: FireOptions,
 ) -> Result<FireOutcome, StorageError> {
-    let outcome = fire_and_record(store, queue, hook, ctx, task_id, now, options)?;
+    let mut timings = Timings::default();
+    let outcome = fire_and_record(store, queue, hook, ctx, task_id, now, options, &mut timings)?;
     let d = &hook.definition;
     crate::log::emit(&crate::log::hook_fire(&d.hook_group_id, &d.hook_id, ctx.fired_by, task_id, &outcome));
+    let result = match &outcome {
+        FireOutcome::Created { .. } => "created",
+        FireOutcome::Declined => "declined",
+        _ => "failed",
+    };
+    crate::metrics::fire(store.kv, ctx.fired_by.as_str(), result, timings.render, timings.create);
     Ok(outcome)
 }
 
+/// How long a fire's steps took, for `crate::metrics`.
+#[derive(Default)]
+struct Timings {
+    render: Option<std::time::Duration>,
+    create: Option<std::time::Duration>,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn fire_and_record(
     store: &Store<'_>,
     queue: &dyn TaskQueue,
@@ -221,6 +236,7 @@ fn fire_and_record(
     task_id: &str,
     now: DateTime<Utc>,
     options: FireOptions,
+    timings: &mut Timings,
 ) -> Result<FireOutcome, StorageError> {
     let d = &hook.definition;
     let (g, h) = (&d.hook_group_id, &d.hook_id);
@@ -257,7 +273,10 @@ fn fire_and_record(
     } else {
         record.error = unfinished(stopped + 1);
         first_write(&record)?;
-        match render(hook, ctx, task_id, now, options) {
+        let started = std::time::Instant::now();
+        let rendered = render(hook, ctx, task_id, now, options);
+        timings.render = Some(started.elapsed());
+        match rendered {
             Err(failed) => failed,
             Ok(None) => {
                 store.delete_fire_record(g, h, seq)?;
@@ -270,7 +289,10 @@ fn fire_and_record(
                     record.error = CREATING.into();
                     store.write_fire_record(&record, seq)?;
                 }
-                create(queue, hook, &task, task_id, now, options)
+                let started = std::time::Instant::now();
+                let created = create(queue, hook, &task, task_id, now, options);
+                timings.create = Some(started.elapsed());
+                created
             }
         }
     };

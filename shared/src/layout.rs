@@ -41,6 +41,8 @@
 //! | `auditseq/<stream>` | counter: entries in an audit stream (`e/<entityType>/<entityId>` or `c/<clientId>`) | `increment` |
 //! | `auditfloor/<stream>` | lowest entry number that may still exist | CAS (daily pass) |
 //! | `audit/<stream>/<n, 20 digits>` | one audit entry (the entity's stream also holds the definition before and after) | `auditseq`..`auditfloor`; `expiry/<day>` |
+//! | `index/metrics` | the metric series that exist (`name{labels}:part`) | created on first use; CAS when a series' counter is new |
+//! | `metric/<series>/<shard>` (8 per series) | counter: one shard of a metric series | `index/metrics`; `increment` |
 //! | `service/started` | the build that runs (version, commit) and when it first ran: `ping`'s uptime | `crate::health` |
 //! | `migrate/<step>/<id>` | an upgrade step done for one hook or task group | the upgrade, which deletes them at its end |
 //!
@@ -206,6 +208,13 @@ pub const RELAY_LAST_RUN: &str = "relay/last-run";
 
 pub fn notified(g: &str, h: &str) -> String {
     format!("notified/{}", hook_ref(g, h))
+}
+
+/// The series `index/metrics` lists (`crate::metrics`).
+pub const METRICS_INDEX: &str = "index/metrics";
+
+pub fn metric(series: &str, shard: u64) -> String {
+    format!("metric/{}/{shard}", part(series))
 }
 
 /// `stream`: `crate::audit::entity_stream` or `client_stream` (already escaped).

@@ -32,6 +32,7 @@ pub mod fire;
 pub mod github;
 pub mod health;
 pub mod log;
+pub mod metrics;
 pub mod hook_writes;
 pub mod hawk;
 pub mod embedded_queue;

@@ -201,6 +201,8 @@ pub fn service_config(version: &str) -> Result<taskhooks_shared::api::ServiceCon
     use taskhooks_shared::notify::FailureChannel;
     use taskhooks_shared::remote_queue::{RemoteTaskQueue, TaskclusterCredentials};
     use taskhooks_shared::sealed::SealingKey;
+    // Metrics are kept unless turned off (`metrics = "off"`).
+    taskhooks_shared::metrics::set_enabled(variable("metrics").as_deref() != Some("off"));
     let key = variable("secrets_key").ok_or("the `secrets_key` variable is not set")?;
     let sealing_key = SealingKey::from_base64(&key).map_err(|e| format!("`secrets_key`: {e}"))?;
     let taskcluster = match (variable("taskcluster_root_url"), variable("taskcluster_client_id"), variable("taskcluster_access_token")) {
@@ -247,6 +249,7 @@ pub fn service_config(version: &str) -> Result<taskhooks_shared::api::ServiceCon
             hosts
         },
         public_url: variable("public_url").map(|u| u.trim_end_matches('/').to_string()),
+        metrics_token: variable("metrics_token"),
     })
 }
 

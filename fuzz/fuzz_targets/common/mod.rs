@@ -18,5 +18,6 @@ pub fn config(github_webhook_secret: Option<&str>) -> ServiceConfig {
         github_webhook_secret: github_webhook_secret.map(str::to_string),
         repository_hosts: Default::default(),
         public_url: None,
+        metrics_token: None,
     }
 }

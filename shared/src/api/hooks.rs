@@ -337,9 +337,10 @@ impl Service<'_> {
         if !payload.is_object() {
             return Err(ApiError::new(ErrorCode::InputValidationError, "the trigger payload must be a JSON object"));
         }
-        TriggerSchema::compile_checked(&hook.definition.trigger_schema)
-            .and_then(|schema| schema.validate(payload))
-            .map_err(|e| ApiError::new(ErrorCode::InputError, e.to_string()))?;
+        TriggerSchema::compile_checked(&hook.definition.trigger_schema).and_then(|schema| schema.validate(payload)).map_err(|e| {
+            crate::metrics::trigger_schema_rejection(self.kv, "trigger");
+            ApiError::new(ErrorCode::InputError, e.to_string())
+        })?;
         Ok(payload.clone())
     }
 

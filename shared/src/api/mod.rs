@@ -104,6 +104,9 @@ pub struct ServiceConfig {
     pub repository_hosts: crate::repository::RepositoryHosts,
     /// Where this deployment is reached (`public_url`, e.g. `https://hooks.example.com`).
     pub public_url: Option<String>,
+    /// `GET /metrics` with `Authorization: Bearer <this>` (`metrics_token`); without it,
+    /// only Hawk with `hooks:metrics`.
+    pub metrics_token: Option<String>,
 }
 
 impl ServiceConfig {
@@ -288,6 +291,10 @@ impl<'a> Service<'a> {
         let (path, _) = split_query(&req.path);
         let resource = redacted_path(path);
         let client_id = seen.client_id.borrow();
+        // Probes and scrapes are not counted: they would write on every poll.
+        if !matches!(seen.name.get(), "ui" | "metrics" | "preflight" | "notFound" | "ping" | "lbheartbeat") {
+            crate::metrics::request(self.kv, seen.name.get(), resp.status);
+        }
         crate::log::emit(&crate::log::api_method(&crate::log::Request {
             name: seen.name.get(),
             method: &req.method,
@@ -309,6 +316,10 @@ impl<'a> Service<'a> {
         if path == github::PATH {
             seen.name.set("github");
             return self.github(req);
+        }
+        if path == "/metrics" && req.method == "GET" {
+            seen.name.set("metrics");
+            return self.metrics(req, seen, &time);
         }
         if let Some(file) = ui::asset(&req.method, path) {
             seen.name.set("ui");
@@ -350,6 +361,35 @@ impl<'a> Service<'a> {
                 }
                 resp
             }
+        }
+    }
+
+    /// `GET /metrics`: the Prometheus text, for a bearer of `metrics_token` or a Hawk
+    /// caller with `hooks:metrics`; errors in the Taskcluster format.
+    fn metrics(&self, req: &ApiRequest, seen: &Seen, time: &str) -> ApiResponse {
+        let bearer = req.header("authorization").and_then(|a| a.strip_prefix("Bearer "));
+        let allowed = match (bearer, &self.config.metrics_token) {
+            (Some(given), Some(token)) => {
+                if crate::ids::secrets_equal(given.as_bytes(), token.as_bytes()) {
+                    Ok(())
+                } else {
+                    Err(ApiError::new(ErrorCode::AuthenticationFailed, "the bearer token is not this deployment's metrics_token"))
+                }
+            }
+            (Some(_), None) => Err(ApiError::new(ErrorCode::AuthenticationFailed, "no metrics_token is configured: use Hawk credentials with hooks:metrics")),
+            (None, _) => self.caller(req).and_then(|caller| {
+                seen.client_id.replace(caller.client_id.clone());
+                insufficient_scopes(&caller, &ScopeExpr::Scope("hooks:metrics".into())).map_or(Ok(()), Err)
+            }),
+        };
+        let answer = allowed.and_then(|()| crate::metrics::exposition(self.kv).map_err(ApiError::from));
+        match answer {
+            Ok(text) => {
+                let mut headers = vec![("content-type".to_string(), "text/plain; version=0.0.4; charset=utf-8".to_string())];
+                headers.extend(common_headers());
+                ApiResponse { status: 200, headers, body: text.into_bytes() }
+            }
+            Err(err) => ApiResponse::json(err.code.status(), &err.body("metrics", json!({}), json!({}), time)),
         }
     }
 

@@ -32,6 +32,7 @@ impl World {
                 github_webhook_secret: None,
                 repository_hosts: Default::default(),
                 public_url: None,
+        metrics_token: None,
             },
         }
     }

@@ -131,6 +131,7 @@ pub fn handle_message_with(
         Err(e) => return discard(store, g, h, message, &format!("the message body is not JSON: {e}"), now),
     };
     if let Err(e) = TriggerSchema::compile_checked(&hook.definition.trigger_schema).and_then(|s| s.validate(&payload)) {
+        crate::metrics::trigger_schema_rejection(store.kv, "pulseMessage");
         return discard(store, g, h, message, &format!("triggerSchema: {e}"), now);
     }
     let seq = match seq {

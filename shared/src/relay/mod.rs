@@ -362,7 +362,16 @@ impl Relay<'_> {
     /// One run (see `run_once`), whose outcome is recorded for the hooks' Pulse status:
     /// a broker or Queue outage is visible there, not only in the relay's log.
     pub fn run(&self, budget: chrono::Duration) -> Result<RelayReport, RelayError> {
+        let started = std::time::Instant::now();
         let result = self.run_once(budget);
+        match &result {
+            Ok(r) if r.busy => {}
+            Ok(r) => {
+                let items = [("queues", r.queues), ("fired", r.fired), ("declined", r.declined), ("failed", r.failed), ("retrying", r.retrying), ("discarded", r.discarded), ("duplicates", r.duplicates)];
+                crate::metrics::run(self.store.kv, "relay", r.run_errors.is_empty(), started.elapsed(), &items);
+            }
+            Err(_) => crate::metrics::run(self.store.kv, "relay", false, started.elapsed(), &[]),
+        }
         let outcome = match &result {
             Ok(report) if report.busy => None,
             Ok(report) => Some(status::RunOutcome {
