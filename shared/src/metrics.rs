@@ -90,18 +90,35 @@ pub struct Recorder<'a> {
     shard: u64,
 }
 
+/// The bucket a duration falls in, as its `le` label.
+fn bucket_of(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    BUCKETS.iter().position(|b| s <= *b).map_or_else(|| "+Inf".to_string(), |i| BUCKETS[i].to_string())
+}
+
+/// The series that holds a fire's result and both its latency buckets in one counter
+/// (`taskhooks_fire{fired_by,result}:r=<le>;c=<le>`, `none` for a step not taken): a fire
+/// costs three key-value operations (this and the two sums) instead of five. The
+/// exposition sums it into `taskhooks_hook_fires_total` and the two histograms' buckets.
+const FIRE: &str = "taskhooks_fire";
+
 /// A fire's metrics: its result, and how long rendering and createTask took.
 pub fn fire(kv: &dyn KeyValue, fired_by: &str, result: &str, render: Option<Duration>, create: Option<Duration>) {
     if !enabled() {
         return;
     }
     let r = Recorder::new(kv);
-    r.count(&Series::new("taskhooks_hook_fires_total", &[("fired_by", fired_by), ("result", result)]), 1);
-    if let Some(d) = render {
-        r.observe(&Series::new("taskhooks_render_seconds", &[]), d);
-    }
-    if let Some(d) = create {
-        r.observe(&Series::new("taskhooks_create_task_seconds", &[]), d);
+    let le = |d: Option<Duration>| d.map_or_else(|| "none".to_string(), bucket_of);
+    let id = Series::new(FIRE, &[("fired_by", fired_by), ("result", result)]).id(&format!("r={};c={}", le(render), le(create)));
+    let sums = [("taskhooks_render_seconds", render), ("taskhooks_create_task_seconds", create)];
+    let writes = std::iter::once((id, 1)).chain(sums.iter().filter_map(|(name, d)| {
+        d.map(|d| (Series::new(name, &[]).id("sum_us"), i64::try_from(d.as_micros()).unwrap_or(i64::MAX)))
+    }));
+    for (id, delta) in writes {
+        if let Err(e) = r.add_to(&id, delta) {
+            eprintln!("metrics: {FIRE}: {e}");
+            return;
+        }
     }
 }
 
@@ -159,8 +176,7 @@ impl<'a> Recorder<'a> {
 
     /// Observes a duration in a histogram.
     pub fn observe(&self, series: &Series, d: Duration) {
-        let s = d.as_secs_f64();
-        let bucket = BUCKETS.iter().position(|b| s <= *b).map_or_else(|| "+Inf".to_string(), |i| BUCKETS[i].to_string());
+        let bucket = bucket_of(d);
         let micros = i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
         for (part, delta) in [(format!("le={bucket}"), 1), ("sum_us".to_string(), micros)] {
             if let Err(e) = self.add_to(&series.id(&part), delta) {
@@ -187,9 +203,28 @@ fn read_all(kv: &dyn KeyValue) -> Result<BTreeMap<String, i64>, StorageError> {
     Ok(out)
 }
 
+/// The combined fire series spread into what they count (see [`FIRE`]).
+fn spread_fires(values: BTreeMap<String, i64>) -> BTreeMap<String, i64> {
+    let mut out = BTreeMap::new();
+    for (id, v) in values {
+        let Some(rest) = id.strip_prefix(FIRE).filter(|r| r.starts_with('{')) else {
+            *out.entry(id).or_default() += v;
+            continue;
+        };
+        let Some((labels, part)) = rest.rsplit_once(':') else { continue };
+        *out.entry(format!("taskhooks_hook_fires_total{labels}:total")).or_default() += v;
+        for (key, name) in [("r=", "taskhooks_render_seconds"), ("c=", "taskhooks_create_task_seconds")] {
+            if let Some(le) = part.split(';').find_map(|p| p.strip_prefix(key)).filter(|le| *le != "none") {
+                *out.entry(format!("{name}:le={le}")).or_default() += v;
+            }
+        }
+    }
+    out
+}
+
 /// The Prometheus text exposition (version 0.0.4) of every series.
 pub fn exposition(kv: &dyn KeyValue) -> Result<String, StorageError> {
-    let values = read_all(kv)?;
+    let values = spread_fires(read_all(kv)?);
     // id = `name{labels}:part`; group by name.
     let mut by_name: BTreeMap<&str, Vec<(&str, &str, i64)>> = BTreeMap::new();
     for (id, v) in &values {
@@ -252,21 +287,31 @@ mod tests {
             r.observe(&Series::new("taskhooks_render_seconds", &[]), Duration::from_micros(700 + i * 1000));
         }
         Recorder::new(&kv).count(&Series::new("taskhooks_api_requests_total", &[("method", "hook"), ("status", "404")]), 3);
+        // A fire's one combined counter spreads into its result and both histograms.
+        fire(&kv, "triggerHook", "created", Some(Duration::from_micros(300)), Some(Duration::from_millis(30)));
+        fire(&kv, "triggerHook", "failed", Some(Duration::from_micros(300)), None);
         let text = exposition(&kv).unwrap();
         assert!(text.contains("taskhooks_hook_fires_total{fired_by=\"schedule\",result=\"created\"} 20\n"), "{text}");
         assert!(text.contains("taskhooks_api_requests_total{method=\"hook\",status=\"404\"} 3\n"), "{text}");
+        assert!(text.contains("taskhooks_hook_fires_total{fired_by=\"triggerHook\",result=\"created\"} 1\n"), "{text}");
+        assert!(text.contains("taskhooks_hook_fires_total{fired_by=\"triggerHook\",result=\"failed\"} 1\n"), "{text}");
+        assert!(text.contains("taskhooks_create_task_seconds_bucket{le=\"0.025\"} 0\n") && text.contains("taskhooks_create_task_seconds_bucket{le=\"0.05\"} 1\n"), "{text}");
+        assert!(text.contains("taskhooks_create_task_seconds_count 1\n") && text.contains("taskhooks_create_task_seconds_sum 0.03\n"), "{text}");
+        assert!(!text.contains("taskhooks_fire{"), "the combined series is not served as such");
         assert!(text.contains("# TYPE taskhooks_render_seconds histogram\n"));
         // 0.7 ms, 1.7 ms, ..., 19.7 ms: 1 at <=1 ms, 2 more at <=2.5 ms, 2 at <=5 ms, 5 at <=10 ms, 10 at <=25 ms.
-        for (le, n) in [("0.0005", 0), ("0.001", 1), ("0.0025", 2), ("0.005", 5), ("0.01", 10), ("0.025", 20), ("+Inf", 20)] {
+        // Plus the two fires' 0.3 ms renders.
+        for (le, n) in [("0.0005", 2), ("0.001", 3), ("0.0025", 4), ("0.005", 7), ("0.01", 12), ("0.025", 22), ("+Inf", 22)] {
             assert!(text.contains(&format!("taskhooks_render_seconds_bucket{{le=\"{le}\"}} {n}\n")), "{le}: {text}");
         }
-        assert!(text.contains("taskhooks_render_seconds_count 20\n"));
+        assert!(text.contains("taskhooks_render_seconds_count 22\n"));
         let sum: f64 = text.lines().find(|l| l.starts_with("taskhooks_render_seconds_sum")).unwrap().split(' ').nth(1).unwrap().parse().unwrap();
-        assert!((sum - (0..20).map(|i| 0.0007 + i as f64 * 0.001).sum::<f64>()).abs() < 1e-9, "{sum}");
+        assert!((sum - 0.0006 - (0..20).map(|i| 0.0007 + i as f64 * 0.001).sum::<f64>()).abs() < 1e-9, "{sum}");
         // The index lists each counter once, however many shards it has: two counters, the
-        // five buckets used and the histogram's sum.
+        // five buckets used and the histogram's sum, then the two fires' combined counters
+        // and createTask's sum.
         let index: BTreeSet<String> = cas::read_json(&kv, layout::METRICS_INDEX).unwrap();
-        assert_eq!(index.len(), 2 + 5 + 1, "{index:?}");
+        assert_eq!(index.len(), 2 + 5 + 1 + 2 + 1, "{index:?}");
     }
 
     #[test]
