@@ -20,6 +20,7 @@ pub struct DailyReport {
     pub tasks: usize,
     pub markers: usize,
     pub audit: usize,
+    pub counters: usize,
 }
 
 /// Runs the pass if it has not run today; `None` if it had.
@@ -58,6 +59,7 @@ pub fn prune(store: &Store<'_>, now: DateTime<Utc>) -> Result<DailyReport, Stora
                 Expiring::Task { task_id, task_group_id, member } => report.tasks += usize::from(queue.expire_task(&task_id, &task_group_id, member, now)?),
                 Expiring::Seen { key } => report.markers += usize::from(expire_seen(store.kv, &key, now)?),
                 Expiring::Audit { stream, seq } => report.audit += usize::from(crate::audit::expire(store.kv, &stream, seq, now)?),
+                Expiring::Counter { key } => report.counters += usize::from(crate::fire_stats::expire(store.kv, &key, now)?),
             }
         }
         for ((g, h), seqs) in fires {

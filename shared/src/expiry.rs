@@ -29,6 +29,9 @@ pub enum Expiring {
     /// An audit entry (kept 30 days).
     #[serde(rename_all = "camelCase")]
     Audit { stream: String, seq: i64 },
+    /// An hour's fire counter of a hook's charts (kept 31 days).
+    #[serde(rename_all = "camelCase")]
+    Counter { key: String },
 }
 
 pub fn day_of(t: DateTime<Utc>) -> String {

@@ -217,6 +217,12 @@ pub fn fire(
         _ => "failed",
     };
     crate::metrics::fire(store.kv, ctx.fired_by.as_str(), result, timings.render, timings.create);
+    let stat = match result {
+        "created" => "success",
+        "declined" => "declined",
+        _ => "error",
+    };
+    crate::fire_stats::record(store.kv, &d.hook_group_id, &d.hook_id, stat, now);
     Ok(outcome)
 }
 

@@ -41,6 +41,7 @@
 //! | `auditseq/<stream>` | counter: entries in an audit stream (`e/<entityType>/<entityId>` or `c/<clientId>`) | `increment` |
 //! | `auditfloor/<stream>` | lowest entry number that may still exist | CAS (daily pass) |
 //! | `audit/<stream>/<n, 20 digits>` | one audit entry (the entity's stream also holds the definition before and after) | `auditseq`..`auditfloor`; `expiry/<day>` |
+//! | `firestats/<g>/<h>/<YYYY-MM-DDTHH>/<result>` | counter: the hook's fires of that result (`success`, `error`, `declined`) in that hour, for its charts | `increment`; `expiry/<day>` |
 //! | `index/metrics` | the metric series that exist (`name{labels}:part`) | created on first use; CAS when a series' counter is new |
 //! | `metric/<series>/<shard>` (8 per series) | counter: one shard of a metric series | `index/metrics`; `increment` |
 //! | `service/started` | the build that runs (version, commit) and when it first ran: `ping`'s uptime | `crate::health` |
@@ -208,6 +209,11 @@ pub const RELAY_LAST_RUN: &str = "relay/last-run";
 
 pub fn notified(g: &str, h: &str) -> String {
     format!("notified/{}", hook_ref(g, h))
+}
+
+/// A hook's fires of one result in one hour (`crate::fire_stats`).
+pub fn fire_stat(g: &str, h: &str, hour: &str, result: &str) -> String {
+    format!("firestats/{}/{hour}/{result}", hook_ref(g, h))
 }
 
 /// The series `index/metrics` lists (`crate::metrics`).

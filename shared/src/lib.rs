@@ -29,6 +29,7 @@ pub mod daily;
 pub mod error;
 pub mod expiry;
 pub mod fire;
+pub mod fire_stats;
 pub mod github;
 pub mod health;
 pub mod log;

@@ -82,6 +82,8 @@ const hooksApi = {
   token: (g, h) => api("GET", `hooks/v1/hooks/${enc(g)}/${enc(h)}/token`),
   resetToken: (g, h) => api("POST", `hooks/v1/hooks/${enc(g)}/${enc(h)}/token`),
   nextFires: (g, h) => api("GET", `taskhooks/v1/hooks/${enc(g)}/${enc(h)}/next-fires?count=5`),
+  fireStats: (g, h) => api("GET", `taskhooks/v1/hooks/${enc(g)}/${enc(h)}/fire-stats`),
+  lastFireResults: (g) => api("GET", `taskhooks/v1/hooks/${enc(g)}/last-fire-results`),
   dryRun: (g, h, payload) => api("POST", `taskhooks/v1/hooks/${enc(g)}/${enc(h)}/dry-run`, { payload }),
   schedulePreview: (schedule) => api("POST", "taskhooks/v1/schedule-preview", { schedule, count: 3 }),
 };
@@ -187,9 +189,14 @@ async function renderExplorer(current) {
     if (current.group === g) {
       try {
         const hooks = (await hooksApi.hooks(g)).hooks;
+        // Hooks whose last fire failed are marked (the marks are extra: without them the
+        // list still shows).
+        const results = await hooksApi.lastFireResults(g).then((r) => r.lastFires, () => ({}));
         item.append(el("ul", {}, hooks.map((hook) => el("li", {}, el("a", {
-          href: hookHref(g, hook.hookId), "aria-current": current.hook === hook.hookId ? "page" : null, text: hook.hookId,
-        })))));
+          href: hookHref(g, hook.hookId), "aria-current": current.hook === hook.hookId ? "page" : null,
+          class: results[hook.hookId] === "error" ? "failed" : null,
+          title: results[hook.hookId] === "error" ? "its last fire failed" : null,
+        }, hook.hookId, results[hook.hookId] === "error" ? el("span", { class: "failed-mark", "aria-label": "last fire failed", text: " ✗" }) : null)))));
       } catch {
         // The group's page shows the error.
       }
@@ -267,6 +274,60 @@ export function lineDiff(before, after) {
   return out;
 }
 
+// A stacked bar chart of fires (success, error, declined) as inline SVG, drawn here: the
+// page loads nothing from elsewhere. Each bar has a <title> with its counts.
+// Colours are the stylesheet's (`.s-<series>`): the page's Content-Security-Policy allows
+// no inline style.
+const SERIES = ["success", "error", "declined"];
+
+function fireChart(title, bars, label) {
+  const w = 600;
+  const h = 120;
+  const pad = 18;
+  const max = Math.max(1, ...bars.map((b) => b.success + b.error + b.declined));
+  const bw = (w - 2) / bars.length;
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", `0 0 ${w} ${h + pad}`);
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", `${title}: ${bars.reduce((n, b) => n + b.success + b.error + b.declined, 0)} fires`);
+  svg.classList.add("chart");
+  bars.forEach((b, i) => {
+    const g = document.createElementNS(svg.namespaceURI, "g");
+    g.setAttribute("class", "bar");
+    const tip = document.createElementNS(svg.namespaceURI, "title");
+    tip.textContent = `${label(b.start)}: ${b.success} success, ${b.error} error, ${b.declined} declined`;
+    g.append(tip);
+    let y = h;
+    for (const key of SERIES) {
+      const bh = (b[key] / max) * (h - 4);
+      if (bh <= 0) continue;
+      y -= bh;
+      const r = document.createElementNS(svg.namespaceURI, "rect");
+      Object.entries({ x: 1 + i * bw + 1, y, width: Math.max(1, bw - 2), height: bh, class: `s-${key}`, "data-series": key }).forEach(([k, v]) => r.setAttribute(k, v));
+      g.append(r);
+    }
+    // An empty bar still answers to the pointer (its title says 0).
+    const hit = document.createElementNS(svg.namespaceURI, "rect");
+    Object.entries({ x: 1 + i * bw, y: 0, width: bw, height: h, fill: "transparent" }).forEach(([k, v]) => hit.setAttribute(k, v));
+    g.append(hit);
+    svg.append(g);
+  });
+  const axis = document.createElementNS(svg.namespaceURI, "text");
+  axis.setAttribute("x", 2);
+  axis.setAttribute("y", h + pad - 4);
+  axis.setAttribute("class", "axis");
+  axis.textContent = `${label(bars[0].start)} … ${label(bars[bars.length - 1].start)}, most ${max}`;
+  svg.append(axis);
+  return el("figure", { class: "chart-box" }, el("figcaption", { text: title }), svg);
+}
+
+function fireCharts({ hours, days }) {
+  return el("div", { id: "fire-charts" },
+    el("p", { class: "legend" }, ...SERIES.map((k) => el("span", { class: "key" }, el("span", { class: `swatch s-${k}` }), k))),
+    fireChart("Last 24 hours", hours, (t) => t.slice(11, 16)),
+    fireChart("Last 30 days", days, (t) => t.slice(5)));
+}
+
 function historyTable({ auditHistory }) {
   if (!auditHistory.length) return el("p", { class: "muted", text: "No changes recorded in the last 30 days." });
   const text = (v) => (v === undefined ? "" : JSON.stringify(v, null, 2));
@@ -306,6 +367,7 @@ function hookPage(g, h) {
         el("dd", { text: status.nextScheduledDate || "not scheduled" }))),
       panel("Next fires", () => hooksApi.nextFires(g, h), ({ nextFires }) =>
         nextFires.length ? el("ul", {}, nextFires.map((t) => el("li", { text: t }))) : el("p", { class: "muted", text: "No schedule." }))),
+    panel("Fires", () => hooksApi.fireStats(g, h), fireCharts),
     panel("Last fires", () => hooksApi.fires(g, h), firesTable),
     panel("Definition", () => hooksApi.hook(g, h), (def) => el("pre", { id: "definition", text: JSON.stringify(def, null, 2) })),
     panel("History", () => auditApi.changes("hook", `${g}/${h}`), historyTable),

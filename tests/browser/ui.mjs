@@ -162,6 +162,20 @@ try {
   await page.getByRole("cell", { name: taskId }).waitFor();
   check(await page.getByRole("cell", { name: "success" }).isVisible(), "lastFires lists the fire as a success");
   await page.unroute("**/last-fires*");
+  // The fires at a glance: the last 24 hours and 30 days, the trigger in the current hour.
+  await page.locator("#fire-charts svg").nth(1).waitFor();
+  check(await page.locator("#fire-charts svg").count() === 2 && await page.locator("#fire-charts svg").first().locator("g.bar").count() === 24
+    && await page.locator("#fire-charts svg").nth(1).locator("g.bar").count() === 30, "the hook's page charts its fires over 24 hours and 30 days");
+  const lastHour = await page.locator("#fire-charts svg").first().locator("g.bar title").last().textContent();
+  check(lastHour.includes("1 success, 0 error, 0 declined"), `the current hour's bar counts the trigger (${lastHour})`);
+  check(await page.locator("#fire-charts svg").first().locator("rect.s-success").count() === 1, "one bar drawn, in the success colour");
+  // A hook whose last fire failed is marked in the explorer.
+  await signedCall("PUT", `/api/hooks/v1/hooks/${G}/broken`, { ...definition("Broken"), task: { ...definition("Broken").task, payload: { x: "${payload.missing}" } }, triggerSchema: { type: "object" } });
+  await signedCall("POST", `/api/hooks/v1/hooks/${G}/broken/trigger`, {}, { allowError: true });
+  await page.reload();
+  await page.locator("#explorer a.failed").waitFor();
+  check((await page.locator("#explorer a.failed").allTextContents()).map((t) => t.replace(" ✗", "")).join(",") === "broken", "the explorer marks the hook whose last fire failed, and only it");
+  await page.locator("#fire-charts svg").nth(1).waitFor();
   if (shots) await page.screenshot({ path: `${shots}/hook.png`, fullPage: true });
 
   // The trigger token: revealed and reset only after a confirmation.

@@ -22,6 +22,21 @@ def host_binary():
     return str(pathlib.Path(target) / "debug" / "taskhooks")
 
 
+class Spawned(subprocess.Popen):
+    """A child whose output goes to a file rather than a pipe: a component logs a line per
+    request and per fire, and a child the test only polls or kills would otherwise block
+    on a full pipe. `communicate()` still answers the output (stdout and stderr merged)."""
+
+    def __init__(self, cmd, **kwargs):
+        self._output = tempfile.TemporaryFile(mode="w+")
+        super().__init__(cmd, stdout=self._output, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+    def communicate(self, input=None, timeout=None):
+        self.wait(timeout)
+        self._output.seek(0)
+        return self._output.read(), None
+
+
 class RunningHost:
     def __init__(self, extra_env=None, extra_args=(), state=None):
         self.state = state or tempfile.mkdtemp(prefix="taskhooks-conformance-")

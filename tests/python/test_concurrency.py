@@ -13,7 +13,7 @@ import subprocess
 import pytest
 import taskcluster
 
-from conftest import REPO, ROOT_ACCESS_TOKEN, ROOT_CLIENT_ID, SECRETS_KEY, RunningHost, host_binary
+from conftest import REPO, ROOT_ACCESS_TOKEN, ROOT_CLIENT_ID, SECRETS_KEY, RunningHost, Spawned, host_binary
 from test_pulse import all_fires, hook_body, pulse_env
 from test_redis import RedisServer
 
@@ -49,7 +49,7 @@ class Pair:
     def host_command(self, *args, wait=True):
         env = dict(os.environ, SPIN_VARIABLE_ROOT_ACCESS_TOKEN=ROOT_ACCESS_TOKEN, SPIN_VARIABLE_SECRETS_KEY=SECRETS_KEY, **self.env)
         if not wait:
-            return subprocess.Popen([host_binary(), *args, *self.args], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            return Spawned([host_binary(), *args, *self.args], cwd=REPO, env=env)
         return subprocess.run([host_binary(), *args, *self.args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
 
     def stop(self):

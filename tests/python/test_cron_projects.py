@@ -13,7 +13,7 @@ import subprocess
 import pytest
 import taskcluster
 
-from conftest import REPO, ROOT_ACCESS_TOKEN, ROOT_CLIENT_ID, SECRETS_KEY, RunningHost, host_binary
+from conftest import REPO, ROOT_ACCESS_TOKEN, ROOT_CLIENT_ID, SECRETS_KEY, RunningHost, Spawned, host_binary
 from fake_repository import FakeRepositoryHost
 from taskhooks_client import Taskhooks
 
@@ -155,7 +155,7 @@ def timer_process(host, repos, at, repeat=1):
     """`repeat` ticks of the timer component, 15 minutes apart, from `at`."""
     env = dict(os.environ, SPIN_VARIABLE_ROOT_ACCESS_TOKEN=ROOT_ACCESS_TOKEN, SPIN_VARIABLE_SECRETS_KEY=SECRETS_KEY, **cron_env(repos))
     cmd = [host_binary(), "cron", "timer", "--state-dir", host.state, "--at", str(int(at.timestamp())), "--repeat", str(repeat)]
-    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return Spawned(cmd, cwd=REPO, env=env)
 
 
 def timer(host, repos, at, repeat=1):

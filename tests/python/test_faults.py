@@ -17,7 +17,7 @@ import redis
 import taskcluster
 from taskcluster.exceptions import TaskclusterFailure
 
-from conftest import REPO, ROOT_ACCESS_TOKEN, ROOT_CLIENT_ID, SECRETS_KEY, RunningHost, host_binary
+from conftest import REPO, ROOT_ACCESS_TOKEN, ROOT_CLIENT_ID, SECRETS_KEY, RunningHost, Spawned, host_binary
 from fake_taskcluster import ACCESS_TOKEN, CLIENT_ID, USERS, FakeQueue
 from rabbitmq import RabbitMQ, free_port
 from taskhooks_client import Taskhooks
@@ -51,7 +51,7 @@ def cron(host, component, at=None, env=None, args=()):
     cmd = [host_binary(), "cron", component, "--state-dir", host.state, *args]
     if at is not None:
         cmd += ["--at", str(at)]
-    return subprocess.Popen(cmd, cwd=REPO, env=full, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return Spawned(cmd, cwd=REPO, env=full)
 
 
 def finished(proc, timeout=300):

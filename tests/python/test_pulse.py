@@ -19,7 +19,7 @@ import pytest
 import taskcluster
 from taskcluster.exceptions import TaskclusterRestFailure
 
-from conftest import REPO, ROOT_ACCESS_TOKEN, ROOT_CLIENT_ID, SECRETS_KEY, RunningHost, host_binary
+from conftest import REPO, ROOT_ACCESS_TOKEN, ROOT_CLIENT_ID, SECRETS_KEY, RunningHost, Spawned, host_binary
 from rabbitmq import quote
 from taskhooks_client import Taskhooks
 
@@ -217,8 +217,7 @@ class Kv:
 
 def relay_process(host, rabbit):
     env = dict(os.environ, SPIN_VARIABLE_ROOT_ACCESS_TOKEN=ROOT_ACCESS_TOKEN, SPIN_VARIABLE_SECRETS_KEY=SECRETS_KEY, **pulse_env(rabbit))
-    return subprocess.Popen([host_binary(), "cron", "relay", "--state-dir", host.state], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return Spawned([host_binary(), "cron", "relay", "--state-dir", host.state], cwd=REPO, env=env)
 
 
 def relay_until_done(host, rabbit):

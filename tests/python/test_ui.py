@@ -58,6 +58,6 @@ def test_the_ui_in_chromium(host, root_options, repos):
     run = subprocess.run(args, capture_output=True, text=True, timeout=300, env=dict(os.environ, REPOSITORY_URL=repos.url))
     print(run.stdout)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert run.stdout.count("ok - ") >= 32, run.stdout
+    assert run.stdout.count("ok - ") >= 37, run.stdout
     # The token typed into the page went only into Hawk headers: never into the host's log.
     assert ROOT_ACCESS_TOKEN not in "".join(host.log)

@@ -150,6 +150,8 @@ pub(crate) static ENDPOINTS: &[Endpoint] = &[
     ep!("taskhooks", "POST", "/tick", "x-tick", Scopes(r#""hooks:tick""#)),
     ep!("taskhooks", "POST", "/relay", "x-relay", Scopes(r#""hooks:relay""#)),
     ep!("taskhooks", "GET", "/hooks/<hookGroupId>/<hookId>/pulse", "x-pulseStatus", Scopes(r#""hooks:get:<hookGroupId>:<hookId>""#)),
+    ep!("taskhooks", "GET", "/hooks/<hookGroupId>/<hookId>/fire-stats", "x-fireStats", Scopes(r#""hooks:get:<hookGroupId>:<hookId>""#)),
+    ep!("taskhooks", "GET", "/hooks/<hookGroupId>/last-fire-results", "x-lastFireResults", Scopes(r#""hooks:list-hooks:<hookGroupId>""#)),
     ep!("taskhooks", "GET", "/audit/<entityType>/<entityId>", "x-auditChanges", Scopes(r#""auth:audit-history:<entityType>""#), ["continuationToken", "limit"], false),
     // Cron projects: a repository's `.cron.yml` run by the service (`crate::cron_project`).
     ep!("taskhooks", "GET", "/cron-projects", "x-listCronProjects", Scopes(r#""hooks:list-cron-projects""#)),

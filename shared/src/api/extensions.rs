@@ -112,6 +112,24 @@ impl Service<'_> {
                 }))
             }
             "x-relay" => self.relay_now(),
+            "x-fireStats" => {
+                let (g, h) = ids(call)?;
+                self.store().hook(&g, &h)?.ok_or_else(no_such_hook)?;
+                Ok(serde_json::to_value(crate::fire_stats::charts(self.kv, g.as_str(), h.as_str(), self.clock.now())?).expect("serialises"))
+            }
+            "x-lastFireResults" => {
+                // The explorer's marks: each hook's last fire, `success`, `error` or `none`.
+                let g = crate::ids::HookGroupId::new(call.param("hookGroupId")).map_err(|e| ApiError::new(ErrorCode::InvalidRequestArguments, e.to_string()))?;
+                let store = self.store();
+                let mut results = serde_json::Map::new();
+                for hook in store.hooks_in_group(&g)? {
+                    let h = crate::ids::HookId::new(&hook.definition.hook_id).map_err(|e| ApiError::new(ErrorCode::InternalServerError, e.to_string()))?;
+                    let (last, _) = store.fires(&g, &h, None, 1)?;
+                    let result = last.first().map_or("none", |f| if f.result == crate::model::FireResult::Success { "success" } else { "error" });
+                    results.insert(hook.definition.hook_id.clone(), json!(result));
+                }
+                Ok(json!({"lastFires": results}))
+            }
             "x-pulseStatus" => {
                 let (g, h) = ids(call)?;
                 self.store().hook(&g, &h)?.ok_or_else(no_such_hook)?;
