@@ -30,7 +30,7 @@ def test_version_names_the_commit_and_ping_counts_up(host):
     time.sleep(1.2)
     second = get(f"{host.root_url}/api/hooks/v1/ping")[1]
     assert second["alive"] and second["uptime"] >= first["uptime"] + 1, (first, second)
-    assert get(f"{host.root_url}/api/hooks/v1/__heartbeat__") == (200, {"checks": {"keyValueStore": "ok"}})
+    assert get(f"{host.root_url}/api/hooks/v1/__heartbeat__") == (200, {}), "upstream's answer when healthy"
 
 
 def test_the_heartbeat_checks_the_remote_queue_and_rabbitmq(rabbit):
@@ -45,7 +45,7 @@ def test_the_heartbeat_checks_the_remote_queue_and_rabbitmq(rabbit):
     })
     try:
         url = f"{h.root_url}/api/hooks/v1/__heartbeat__"
-        assert get(url) == (200, {"checks": {"keyValueStore": "ok", "queue": "ok", "pulse": "ok"}})
+        assert get(url) == (200, {}), "all three answered"
         fake.fail("503")
         status, body = get(url)
         assert status == 503 and body["code"] == "ServiceUnavailable", body

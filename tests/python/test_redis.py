@@ -9,12 +9,15 @@ import shutil
 import subprocess
 import tempfile
 import time
+import urllib.request
 
+import mohawk
 import pytest
 import redis
 import taskcluster
+from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import REPO, ROOT_ACCESS_TOKEN, ROOT_CLIENT_ID, SECRETS_KEY, RunningHost, host_binary
+from conftest import REPO, ROOT_ACCESS_TOKEN, ROOT_CLIENT_ID, SECRETS_KEY, RunningHost, Spawned, host_binary
 from rabbitmq import free_port
 from test_pulse import PUSH, all_fires, hook_body, pulse_env, queue_of
 
@@ -82,7 +85,7 @@ class Deployment:
         args = [host_binary(), "cron", component, "--runtime-config-file", self.config]
         if at is not None:
             args += ["--at", str(at)]
-        return subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        return Spawned(args, cwd=REPO, env=env)
 
     def kill_when(self, proc, prefix, target):
         """Kills `proc` once `prefix` has `target` keys; False if it ended first."""
@@ -118,6 +121,16 @@ def test_two_hosts_serve_one_state(redis_server):
             a.hook("shared", "h")
         assert gone.value.status_code == 404
         assert count(d.kv, "hook/") == 0 and count(d.kv, "task/") == 1
+        # Audit history and metrics live in Redis too: both hosts see the same.
+        actions = [e["actionType"] for e in taskcluster.Auth(d.options(d.a)).getEntityHistory("hook", "shared/h")["auditHistory"]]
+        assert actions == ["created", "trigger token reset", "deleted"], actions
+        url = f"{d.b.root_url}/metrics"
+        sender = mohawk.Sender({"id": ROOT_CLIENT_ID, "key": ROOT_ACCESS_TOKEN, "algorithm": "sha256"}, url, "GET", content="", content_type="", always_hash_content=False)
+        with urllib.request.urlopen(urllib.request.Request(url, headers={"Authorization": sender.request_header}), timeout=30) as r:
+            text = r.read().decode()
+        samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in text_string_to_metric_families(text) for s in f.samples}
+        assert samples[("taskhooks_hook_fires_total", (("fired_by", "triggerHook"), ("result", "created")))] == 1, text
+        assert samples[("taskhooks_api_requests_total", (("method", "createHook"), ("status", "200")))] == 1, text
     finally:
         d.stop()
 
