@@ -494,6 +494,39 @@ pub fn check_role_set(roles: &[Role]) -> Result<(), ScopeError> {
 
 #[cfg(test)]
 mod tests {
+    /// The answers of the library upstream uses (`benches/js-reference/vectors.mjs`, with
+    /// the pinned taskcluster-lib-scopes): satisfaction and the normal form, every case.
+    #[test]
+    fn agrees_with_taskcluster_lib_scopes_on_every_generated_case() {
+        #[derive(serde::Deserialize)]
+        struct Case {
+            scopes: Vec<String>,
+            expression: Value,
+            satisfied: bool,
+            normalized: Vec<String>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Vectors {
+            library: String,
+            cases: Vec<Case>,
+        }
+        let v: Vectors = serde_json::from_str(include_str!("../tests/vectors/scopes.json")).unwrap();
+        assert!(v.cases.len() >= 1000, "{}", v.library);
+        let mut differ = Vec::new();
+        for (i, c) in v.cases.iter().enumerate() {
+            let expr = ScopeExpr::from_json(&c.expression).unwrap_or_else(|e| panic!("case {i}: {e}"));
+            let got = expr.satisfied_by(&ScopeSet::new(&c.scopes));
+            if got != c.satisfied || expr.satisfied_by_list(&c.scopes) != c.satisfied {
+                differ.push(format!("case {i}: {:?} satisfies {} : {got}, {} says {}", c.scopes, c.expression, v.library, c.satisfied));
+            }
+            let normal = normalize(&c.scopes);
+            if normal != c.normalized {
+                differ.push(format!("case {i}: normal form of {:?}: {normal:?}, {} says {:?}", c.scopes, v.library, c.normalized));
+            }
+        }
+        assert!(differ.is_empty(), "{} of {} cases differ:\n{}", differ.len(), v.cases.len(), differ.iter().take(20).cloned().collect::<Vec<_>>().join("\n"));
+    }
+
     use super::*;
 
     fn role(id: &str, scopes: &[&str]) -> Role {
