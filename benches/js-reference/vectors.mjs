@@ -1,6 +1,8 @@
 // Writes the answers of the libraries upstream uses, for the Rust tests to agree with
 // (`shared/tests/vectors/`): with the pinned taskcluster-lib-scopes, satisfaction and the
-// normal form for generated scope sets and expressions.
+// normal form for generated scope sets and expressions; with the pinned cron-parser, the
+// next 5 fires after several reference times of hand-picked and generated patterns (or
+// that it refuses them).
 //
 //   (cd benches/js-reference && npm ci) && node benches/js-reference/vectors.mjs
 //
@@ -8,6 +10,7 @@
 
 import { writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { CronExpressionParser } from "cron-parser";
 
 const require = createRequire(import.meta.url);
 const scopes = require("taskcluster-lib-scopes");
@@ -62,3 +65,49 @@ for (let i = 0; i < 1200; i++) {
 const out = new URL("../../shared/tests/vectors/scopes.json", import.meta.url);
 writeFileSync(out, JSON.stringify({ library: `taskcluster-lib-scopes ${version}`, cases }, null, 0) + "\n");
 console.log(`wrote ${cases.length} scope cases (${cases.filter((c) => c.satisfied).length} satisfied) to ${out.pathname}`);
+
+// --- schedules -----------------------------------------------------------------------------
+
+const cronVersion = require("cron-parser/package.json").version;
+const HAND_PICKED = [
+  "0 0 12 L * *", "0 0 12 * * 5#2", "0 0 0 * * 5L", "0 30 9 * * 1-5", "0 0 0 29 2 *", "0 0 0 31 * *",
+  "0 0 0 1,15 * 1", "0 0 0 13 * 5", "*/15 * * * *", "0 */2 * * *", "0 0 1 1 *", "0 0 * * 0", "0 0 * * 7",
+  "0 0 0 * * SUN", "0 0 0 * JAN-MAR MON-FRI", "0 0 0 ? * MON", "0 0 0 1 * ?", "@yearly", "@annually",
+  "@monthly", "@weekly", "@daily", "@hourly", "@minutely", "@secondly", "@weekdays", "@weekends",
+  "0 0 12 LW * *", "0 0 12 15W * *", "0 0 12 H * *", "H H * * *", "", "* * *", "0 0 0 30 2 *",
+  "59 59 23 31 12 *", "0 0 0 L 2 *", "0 0 0 * * 0#5", "0 0 0 * * 1#1,5#3", "0 0 0 L-3 * *", "5-10/2 * * * * *",
+  "0 0 0 1-7 * 1", "0 0 0 * * 1,3,5", "0 0-23/6 * * *", "0 0 0 * 2 *", "0 0 0 25 12 *", "0 0 3 1 1 *",
+];
+const FIELDS = [
+  ["0", "*/15", "5", "0,30", "10-20", "*"],
+  ["0", "*/5", "30", "0-29/10", "15,45", "*"],
+  ["*", "0", "12", "*/6", "9-17", "23"],
+  ["*", "1", "15", "L", "1-7", "29", "31", "?", "10-20/5"],
+  ["*", "1", "2", "*/3", "JAN,JUL", "6-8", "12"],
+  ["*", "0", "1-5", "MON", "6", "7", "5#2", "1L", "?", "SAT,SUN"],
+];
+const generated = Array.from({ length: 300 }, () => FIELDS.map(pick).join(" "));
+const REFERENCE = ["2026-01-01T00:00:00Z", "2026-02-27T23:59:30Z", "2028-02-28T12:00:00Z", "2026-12-31T23:45:10Z"];
+const schedules = [];
+for (const pattern of [...new Set([...HAND_PICKED, ...generated])]) {
+  // `H` is a random value per parse unless a seed is given: no vector to agree with.
+  if (/(^|[\s,\/-])H/.test(pattern)) {
+    schedules.push({ pattern, hashed: true });
+    continue;
+  }
+  const from = {};
+  let refused = null;
+  for (const at of REFERENCE) {
+    try {
+      const it = CronExpressionParser.parse(pattern, { currentDate: at, tz: "UTC" });
+      from[at] = Array.from({ length: 5 }, () => it.next().toISOString());
+    } catch (e) {
+      refused = String(e.message || e);
+      break;
+    }
+  }
+  schedules.push(refused === null ? { pattern, next: from } : { pattern, refused });
+}
+const cronOut = new URL("../../shared/tests/vectors/schedules.json", import.meta.url);
+writeFileSync(cronOut, JSON.stringify({ library: `cron-parser ${cronVersion}`, reference: REFERENCE, schedules }, null, 0) + "\n");
+console.log(`wrote ${schedules.length} schedules (${schedules.filter((c) => c.refused).length} refused) to ${cronOut.pathname}`);
