@@ -4,7 +4,7 @@
 
 use super::{Call, Service};
 use crate::audit::{self, Entry};
-use crate::error::{ApiError, ErrorCode};
+use crate::error::ApiError;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
@@ -48,10 +48,8 @@ impl Service<'_> {
             None | Some(0) => audit::MAX_LIMIT,
             Some(l) => l.min(audit::MAX_LIMIT),
         };
-        let from = match call.query.get("continuationToken") {
-            None => None,
-            Some(t) => Some(decode_token(t).ok_or_else(|| ApiError::new(ErrorCode::InputError, "Invalid continuation token"))?),
-        };
+        // A token that does not decode starts at the first page, as upstream's.
+        let from = call.query.get("continuationToken").and_then(|t| decode_token(t));
         let stream = match name {
             "listAuditHistory" => audit::client_stream(call.param("clientId")),
             _ => audit::entity_stream(call.param("entityType"), call.param("entityId")),

@@ -278,15 +278,9 @@ impl Service<'_> {
             None | Some(0) => MAX_FIRES_PAGE,
             Some(l) => l.min(MAX_FIRES_PAGE),
         };
-        // The token is the sequence number the next page starts below.
-        let before = match call.query.get("continuationToken") {
-            None => None,
-            Some(t) => Some(
-                decode_offset(t)
-                    .and_then(|n| i64::try_from(n).ok())
-                    .ok_or_else(|| ApiError::new(ErrorCode::InputError, "Invalid continuation token"))?,
-            ),
-        };
+        // The token is the sequence number the next page starts below. One that does not
+        // decode starts at the first page, as upstream's paging does.
+        let before = call.query.get("continuationToken").and_then(|t| decode_offset(t)).and_then(|n| i64::try_from(n).ok());
         let store = self.store();
         let (mut fires, more) = store.fires(&g, &h, before, limit)?;
         if fires.is_empty() {

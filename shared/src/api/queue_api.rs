@@ -39,15 +39,14 @@ impl Service<'_> {
             "listTaskGroup" => {
                 let group = call.param("taskGroupId");
                 let limit = call.query.get("limit").and_then(|l| l.parse::<usize>().ok()).filter(|l| *l > 0).unwrap_or(MAX_PAGE).min(MAX_PAGE);
-                let offset = match call.query.get("continuationToken") {
-                    None => 0,
-                    Some(t) => URL_SAFE_NO_PAD
-                        .decode(t)
-                        .ok()
-                        .and_then(|b| String::from_utf8(b).ok())
-                        .and_then(|s| s.strip_prefix("tasks:").and_then(|n| n.parse().ok()))
-                        .ok_or_else(|| ApiError::new(ErrorCode::InputError, "Invalid continuation token"))?,
-                };
+                // A token that does not decode starts at the first page, as upstream's.
+                let offset = call
+                    .query
+                    .get("continuationToken")
+                    .and_then(|t| URL_SAFE_NO_PAD.decode(t).ok())
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .and_then(|s| s.strip_prefix("tasks:").and_then(|n| n.parse().ok()))
+                    .unwrap_or(0);
                 let (tasks, more) = queue
                     .list_task_group(group, offset, limit)?
                     .ok_or_else(|| ApiError::new(ErrorCode::ResourceNotFound, format!("task group `{group}` not found")))?;
