@@ -47,7 +47,20 @@ const definition = (name, owner = "ops@example.com") => ({
   triggerSchema: { type: "object", required: ["branch"], properties: { branch: { type: "string" } }, additionalProperties: false },
 });
 
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: ["--no-sandbox"] });
+// Debian's Chromium now and then dies while starting on a loaded CI machine (a SIGSEGV
+// before any page exists, seen once in CI): a launch is tried up to three times. A crash
+// after the launch still fails the test.
+async function launch() {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: ["--no-sandbox"] });
+    } catch (e) {
+      if (attempt === 3) throw e;
+      console.log(`# Chromium did not start (attempt ${attempt}): ${String(e).split("\n")[0]}`);
+    }
+  }
+}
+const browser = await launch();
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
