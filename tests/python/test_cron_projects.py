@@ -9,6 +9,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 
 import pytest
 import taskcluster
@@ -424,7 +425,7 @@ def test_the_readmes_cron_project_example_runs_as_written(repos):
     h = RunningHost(cron_env(repos))
     try:
         env = dict(os.environ, TASKCLUSTER_ROOT_URL=h.root_url, TASKCLUSTER_CLIENT_ID=ROOT_CLIENT_ID, TASKCLUSTER_ACCESS_TOKEN=ROOT_ACCESS_TOKEN)
-        done = subprocess.run(["python3", "-c", python.replace("https://github.com/mozilla-mobile/fenix", url)], env=env, capture_output=True, text=True)
+        done = subprocess.run([sys.executable, "-c", python.replace("https://github.com/mozilla-mobile/fenix", url)], env=env, capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
         assert done.stdout.splitlines() == ["nightly Decision Task for cron job nightly"]
     finally:

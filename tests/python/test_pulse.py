@@ -9,6 +9,7 @@ import json
 import os
 import sqlite3
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -388,7 +389,7 @@ def test_readme_pulse_and_github_examples_run_as_written(host, rabbit, options):
     from test_readme import block_after
     env = dict(os.environ, TASKCLUSTER_ROOT_URL=host.root_url, TASKCLUSTER_CLIENT_ID=ROOT_CLIENT_ID,
                TASKCLUSTER_ACCESS_TOKEN=ROOT_ACCESS_TOKEN, RABBITMQ_API=rabbit.url, GITHUB_WEBHOOK_SECRET=GITHUB_SECRET)
-    python = subprocess.run(["python3", "-c", block_after("### Pulse and GitHub", "python")], env=env, capture_output=True, text=True)
+    python = subprocess.run([sys.executable, "-c", block_after("### Pulse and GitHub", "python")], env=env, capture_output=True, text=True)
     assert python.returncode == 0, python.stderr
     relay_until_done(host, rabbit)
     hooks = taskcluster.Hooks(options)

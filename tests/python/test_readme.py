@@ -5,6 +5,7 @@ import os
 import pathlib
 import re
 import subprocess
+import sys
 
 from conftest import REPO, ROOT_ACCESS_TOKEN, ROOT_CLIENT_ID
 
@@ -18,7 +19,7 @@ def block_after(heading, language):
 def test_readme_examples_run_as_written(host):
     env = dict(os.environ, TASKCLUSTER_ROOT_URL=host.root_url, TASKCLUSTER_CLIENT_ID=ROOT_CLIENT_ID,
                TASKCLUSTER_ACCESS_TOKEN=ROOT_ACCESS_TOKEN)
-    python = subprocess.run(["python3", "-c", block_after("## Use it with the official client", "python")],
+    python = subprocess.run([sys.executable, "-c", block_after("## Use it with the official client", "python")],
                             env=env, capture_output=True, text=True)
     assert python.returncode == 0, python.stderr
     lines = python.stdout.splitlines()
