@@ -211,17 +211,13 @@ pub fn fire(
     let outcome = fire_and_record(store, queue, hook, ctx, task_id, now, options, &mut timings)?;
     let d = &hook.definition;
     crate::log::emit(&crate::log::hook_fire(&d.hook_group_id, &d.hook_id, ctx.fired_by, task_id, &outcome));
-    let result = match &outcome {
-        FireOutcome::Created { .. } => "created",
-        FireOutcome::Declined => "declined",
-        _ => "failed",
+    // The metric's `result` label, and the chart's result (lastFires' words).
+    let (result, stat) = match &outcome {
+        FireOutcome::Created { .. } => ("created", "success"),
+        FireOutcome::Declined => ("declined", "declined"),
+        _ => ("failed", "error"),
     };
     crate::metrics::fire(store.kv, ctx.fired_by.as_str(), result, timings.render, timings.create);
-    let stat = match result {
-        "created" => "success",
-        "declined" => "declined",
-        _ => "error",
-    };
     crate::fire_stats::record(store.kv, &d.hook_group_id, &d.hook_id, stat, now);
     Ok(outcome)
 }

@@ -35,17 +35,25 @@ struct Started {
 /// Notes that `build` runs (once per build: a key read when it is already noted), and
 /// answers since when.
 pub fn note_start(kv: &dyn KeyValue, build: &Build, now: DateTime<Utc>) -> Result<DateTime<Utc>, StorageError> {
+    let noted = |s: &Option<Started>| {
+        s.as_ref()
+            .filter(|s| s.version == build.version && s.commit == build.commit)
+            .and_then(|s| parse_time_ms(&s.time))
+            .and_then(DateTime::from_timestamp_millis)
+    };
     let current: Option<Started> = crate::cas::read_json_opt(kv, layout::SERVICE_STARTED)?;
-    if let Some(s) = current.as_ref().filter(|s| s.version == build.version && s.commit == build.commit) {
-        if let Some(t) = parse_time_ms(&s.time).and_then(DateTime::from_timestamp_millis) {
-            return Ok(t);
-        }
+    if let Some(t) = noted(&current) {
+        return Ok(t);
     }
-    // Another build ran before (or nothing did): this one starts now. Two components
-    // noting the same build at once write the same thing but for a few milliseconds.
-    let started = Started { version: build.version.clone(), commit: build.commit.clone(), time: iso_time(now) };
-    kv.set(layout::SERVICE_STARTED, &serde_json::to_vec(&started).expect("serialises"))?;
-    Ok(now)
+    // Another build ran before (or nothing did): this one starts now, by compare-and-swap,
+    // so of two components noting it at once the first one's time stands.
+    crate::cas::update_json(kv, layout::SERVICE_STARTED, |s: &mut Option<Started>| match noted(s) {
+        Some(t) => t,
+        None => {
+            *s = Some(Started { version: build.version.clone(), commit: build.commit.clone(), time: iso_time(now) });
+            now
+        }
+    })
 }
 
 /// `ping`'s `uptime`: seconds since this build first ran; 0 when the store cannot say (a

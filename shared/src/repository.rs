@@ -74,14 +74,19 @@ pub struct RepositoryUrl {
     pub path: String,
 }
 
+/// A test host on loopback (`127.0.0.1:<port>`, `localhost:<port>`): the only one read
+/// over plain `http`.
+fn is_loopback(host: &str) -> bool {
+    host.starts_with("127.0.0.1:") || host.starts_with("localhost:")
+}
+
 /// Checks a repository URL: `https://` (or `http://` for a loopback test host), an
 /// allowed host, and a path of plain segments; for git, exactly `<org>/<repo>`.
 pub fn parse_url(url: &str, kind: Kind, hosts: &RepositoryHosts) -> Result<RepositoryUrl, String> {
     let url = url.trim_end_matches('/');
     let (scheme, rest) = url.split_once("://").ok_or_else(|| format!("{url:?} is not an absolute URL"))?;
     let (host, path) = rest.split_once('/').ok_or_else(|| format!("{url:?} names no repository on its host"))?;
-    let loopback = host.starts_with("127.0.0.1:") || host.starts_with("localhost:");
-    if !(scheme == "https" || scheme == "http" && loopback) {
+    if !(scheme == "https" || scheme == "http" && is_loopback(host)) {
         return Err(format!("{url:?}: repositories are read over https"));
     }
     if !hosts.allowed.iter().any(|h| h == host) {
@@ -166,10 +171,9 @@ fn redirect_target(from: &str, location: &str) -> Option<String> {
     if location.starts_with('/') && !location.starts_with("//") {
         return Some(format!("{scheme}://{origin}{location}"));
     }
-    let loopback = |host: &str| host.starts_with("127.0.0.1:") || host.starts_with("localhost:");
     match location.split_once("://") {
         Some(("https", _)) => Some(location.to_string()),
-        Some(("http", to)) if loopback(origin) && loopback(to.split('/').next().unwrap_or("")) => Some(location.to_string()),
+        Some(("http", to)) if is_loopback(origin) && is_loopback(to.split('/').next().unwrap_or("")) => Some(location.to_string()),
         _ => None,
     }
 }

@@ -152,18 +152,30 @@ def options(host):
     return {"rootUrl": host.root_url, "credentials": {"clientId": ROOT_CLIENT_ID, "accessToken": ROOT_ACCESS_TOKEN}, "maxRetries": 0}
 
 
-def timer_process(host, repos, at, repeat=1):
-    """`repeat` ticks of the timer component, 15 minutes apart, from `at`."""
-    env = dict(os.environ, SPIN_VARIABLE_ROOT_ACCESS_TOKEN=ROOT_ACCESS_TOKEN, SPIN_VARIABLE_SECRETS_KEY=SECRETS_KEY, **cron_env(repos))
-    cmd = [host_binary(), "cron", "timer", "--state-dir", host.state, "--at", str(int(at.timestamp())), "--repeat", str(repeat)]
-    return Spawned(cmd, cwd=REPO, env=env)
+def component_process(host, env, name, at=None, repeat=1):
+    """Runs of a cron component against the host's store: `repeat` of them, 15 minutes
+    apart, from `at` (default now)."""
+    full = dict(os.environ, SPIN_VARIABLE_ROOT_ACCESS_TOKEN=ROOT_ACCESS_TOKEN, SPIN_VARIABLE_SECRETS_KEY=SECRETS_KEY, **env)
+    cmd = [host_binary(), "cron", name, "--state-dir", host.state, "--repeat", str(repeat)]
+    if at is not None:
+        cmd += ["--at", str(int(at.timestamp()))]
+    return Spawned(cmd, cwd=REPO, env=full)
 
 
-def timer(host, repos, at, repeat=1):
-    proc = timer_process(host, repos, at, repeat)
+def run_component(host, env, name, at=None, repeat=1):
+    """`component_process`, waited for; its output."""
+    proc = component_process(host, env, name, at, repeat)
     out = proc.communicate(timeout=600)[0]
     assert proc.returncode == 0, out[-3000:]
     return out
+
+
+def timer_process(host, repos, at, repeat=1):
+    return component_process(host, cron_env(repos), "timer", at, repeat)
+
+
+def timer(host, repos, at, repeat=1):
+    return run_component(host, cron_env(repos), "timer", at, repeat)
 
 
 def fires_of(hooks, hook_id):
@@ -351,12 +363,9 @@ def test_a_job_bound_to_an_exchange_fires_per_message(repos, rabbit):
             "repository": {"url": repos.central, "type": "hg", "level": "3"},
             "bindings": {"release": [{"exchange": exchange, "routingKeyPattern": "release.#"}]},
         })
-        full = dict(os.environ, SPIN_VARIABLE_ROOT_ACCESS_TOKEN=ROOT_ACCESS_TOKEN, SPIN_VARIABLE_SECRETS_KEY=SECRETS_KEY, **env)
 
         def component(name):
-            done = subprocess.run([host_binary(), "cron", name, "--state-dir", h.state], cwd=REPO, env=full, capture_output=True, text=True, timeout=300)
-            assert done.returncode == 0, done.stdout + done.stderr
-            return done.stdout
+            return run_component(h, env, name)
 
         component("timer")  # the job's hook, with the project's binding
         assert hooks.hook("cron", "mozilla-central/release")["bindings"] == [{"exchange": exchange, "routingKeyPattern": "release.#"}]
@@ -398,11 +407,8 @@ def test_with_a_remote_queue_a_job_is_created_with_its_own_role_only(repos):
         with pytest.raises(taskcluster.exceptions.TaskclusterRestFailure) as refused:
             other.putCronProject("fenix", {"repository": {"url": repos.fenix, "type": "git", "level": "1"}})
         assert refused.value.status_code == 403
-        full = dict(os.environ, SPIN_VARIABLE_ROOT_ACCESS_TOKEN=ROOT_ACCESS_TOKEN, SPIN_VARIABLE_SECRETS_KEY=SECRETS_KEY, **env)
-        at = datetime.datetime(2027, 3, 22, 12, 15, 20, tzinfo=datetime.timezone.utc)
-        done = subprocess.run([host_binary(), "cron", "timer", "--state-dir", h.state, "--at", str(int(at.timestamp()))],
-                              cwd=REPO, env=full, capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0 and "due 3 fired 3" in done.stdout, done.stdout + done.stderr
+        out = run_component(h, env, "timer", datetime.datetime(2027, 3, 22, 12, 15, 20, tzinfo=datetime.timezone.utc))
+        assert "due 3 fired 3" in out, out
         scopes = sorted(r["authorizedScopes"][0] for r in fake.received if r.get("valid_signature"))
         assert scopes == [f"assume:repo:{repos.host}/org/fenix:cron:{j}" for j in ("pair-a", "pair-b", "privileged")]
         assert fake.received[0]["task"]["extra"]["rootUrl"] == fake.root_url
@@ -443,13 +449,9 @@ def test_failures_reach_the_projects_owner(repos):
         options = {"rootUrl": h.root_url, "credentials": {"clientId": ROOT_CLIENT_ID, "accessToken": ROOT_ACCESS_TOKEN}, "maxRetries": 0}
         taskcluster.Auth(options).createRole(f"repo:{repos.host}/org/fenix:cron:*", {"description": "", "scopes": ["queue:create-task:*", "queue:scheduler-id:*"]})
         Taskhooks(options).putCronProject("fenix", {"repository": {"url": repos.fenix, "type": "git", "level": "3"}, "owner": "release@example.com"})
-        full = dict(os.environ, SPIN_VARIABLE_ROOT_ACCESS_TOKEN=ROOT_ACCESS_TOKEN, SPIN_VARIABLE_SECRETS_KEY=SECRETS_KEY, **env)
 
         def tick(at):
-            done = subprocess.run([host_binary(), "cron", "timer", "--state-dir", h.state, "--at", str(int(at.timestamp()))],
-                                  cwd=REPO, env=full, capture_output=True, text=True, timeout=300)
-            assert done.returncode == 0, done.stdout + done.stderr
-            return done.stdout
+            return run_component(h, env, "timer", at)
 
         # The pair's slot: pair-a and pair-b are created, privileged fails alone.
         assert "due 3 fired 2 declined 0 failed 1" in tick(datetime.datetime(2027, 4, 5, 12, 15, 20, tzinfo=datetime.timezone.utc))
