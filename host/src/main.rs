@@ -1,6 +1,7 @@
 //! `taskhooks`: runs the taskhooks Spin application locally, the way `spin up` would, from
 //! the same spin.toml and the same .wasm files.
 
+mod apply;
 mod http_server;
 mod kv;
 mod maintenance;
@@ -36,6 +37,20 @@ USAGE:
     taskhooks kv verify [--repair] [OPTIONS]
         Check every index of the store against its records; with --repair, fix what
         differs. Exit status 1 if anything differed (and was not repaired).
+    taskhooks apply PATH [--apply | --check]
+        Compare the hooks and roles declared in the .yml, .yaml and .json files under PATH
+        (a directory, read recursively, or one file) with a Taskcluster deployment (this
+        service or upstream's), through its public API, and print the difference: what
+        would be created (+), changed (~, with a diff) and removed (-), the last only
+        within the prefixes the files' `managed:` lists name. Nothing is changed unless
+        --apply is given. The deployment and credentials come from TASKCLUSTER_ROOT_URL,
+        TASKCLUSTER_CLIENT_ID, TASKCLUSTER_ACCESS_TOKEN (and TASKCLUSTER_CERTIFICATE). The
+        OPTIONS below do not apply to it.
+        --apply                     make the changes: roles, then hooks; stops at the first
+                                    error
+        --check                     exit status 1 when there is something to do
+        Exit status 2 on any error (a bad file, an API error); nothing is applied if any
+        file is bad.
 
 OPTIONS (all):
     -f, --from FILE                 the application manifest (default ./spin.toml)
@@ -123,7 +138,12 @@ fn parse_time(text: &str) -> Result<DateTime<Utc>> {
 }
 
 fn main() {
-    let opts = match parse_args(std::env::args().skip(1)) {
+    let mut args = std::env::args().skip(1).peekable();
+    // `apply` is a Taskcluster API client: none of the Spin options, no runtime.
+    if args.peek().map(String::as_str) == Some("apply") {
+        std::process::exit(run_apply(args.skip(1)));
+    }
+    let opts = match parse_args(args) {
         Ok(o) if matches!(o.command.as_str(), "up" | "cron" | "kv") => o,
         Ok(o) if o.command == "help" => {
             println!("{USAGE}");
@@ -158,6 +178,27 @@ fn main() {
     if let Err(e) = rt.block_on(run(opts)) {
         eprintln!("taskhooks: error: {e:#}");
         std::process::exit(1);
+    }
+}
+
+fn run_apply(args: impl Iterator<Item = String>) -> i32 {
+    let opts = match apply::parse_args(args) {
+        Ok(opts) => opts,
+        Err(e) if e.to_string() == "help" => {
+            println!("{USAGE}");
+            return 0;
+        }
+        Err(e) => {
+            eprintln!("taskhooks: {e}\n\n{USAGE}");
+            return apply::EXIT_ERROR;
+        }
+    };
+    match apply::run(&opts) {
+        Ok(status) => status,
+        Err(e) => {
+            eprintln!("taskhooks: error: {e:#}");
+            apply::EXIT_ERROR
+        }
     }
 }
 

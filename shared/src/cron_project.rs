@@ -176,6 +176,7 @@ impl CronProjects<'_> {
                     |stored: &mut CronProject| {
                         stored.repository = record.repository.clone();
                         stored.bindings = record.bindings.clone();
+                        stored.owner.clone_from(&record.owner);
                         stored.last_modified.clone_from(&record.last_modified);
                         true
                     },

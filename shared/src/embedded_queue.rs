@@ -126,6 +126,15 @@ pub struct EmbeddedQueue<'a> {
     pub kv: &'a dyn KeyValue,
 }
 
+/// One page of `listTaskGroup`.
+pub struct TaskGroupPage {
+    pub tasks: Vec<Value>,
+    pub more: bool,
+    pub scheduler_id: String,
+    /// The latest `expires` of its tasks (ISO strings of one format compare as times).
+    pub expires: String,
+}
+
 impl EmbeddedQueue<'_> {
     fn read(&self, task_id: &str) -> Result<Option<Value>, StorageError> {
         let key = layout::task(task_id);
@@ -213,7 +222,7 @@ impl EmbeddedQueue<'_> {
     }
 
     /// `listTaskGroup`: the group's tasks in taskId order, `limit` at a time.
-    pub fn list_task_group(&self, group: &str, offset: usize, limit: usize) -> Result<Option<(Vec<Value>, bool)>, StorageError> {
+    pub fn list_task_group(&self, group: &str, offset: usize, limit: usize) -> Result<Option<TaskGroupPage>, StorageError> {
         let n = crate::cas::read_counter(self.kv, &layout::task_group_seq(group))?;
         let slots: Vec<String> = (1..=n).map(|i| layout::task_group_member(group, i)).collect();
         let mut ids: Vec<String> = crate::cas::get_many(self.kv, &slots)?.into_iter().flatten().filter_map(|b| String::from_utf8(b).ok()).collect();
@@ -226,7 +235,10 @@ impl EmbeddedQueue<'_> {
         }
         let more = records.len() > offset.saturating_add(limit);
         let tasks = records.iter().skip(offset).take(limit).map(|r| json!({"status": r["status"], "task": r["task"]})).collect();
-        Ok(Some((tasks, more)))
+        // The Queue's task group is one scheduler's, and lasts as long as its last task.
+        let scheduler_id = records[0]["task"]["schedulerId"].as_str().unwrap_or("-").to_string();
+        let expires = records.iter().filter_map(|r| r["task"]["expires"].as_str()).max().unwrap_or_default().to_string();
+        Ok(Some(TaskGroupPage { tasks, more, scheduler_id, expires }))
     }
 
     /// The daily pass's part for one task from an expiry bucket: deleted with its group
@@ -310,7 +322,7 @@ mod tests {
         other.insert("payload".into(), json!({"x": 1}));
         let conflict = q.create_task(ID, &other, &all(), now()).unwrap_err();
         assert!(matches!(conflict, CreateTaskError::Refused(QueueRefusal { status: 409, code: "RequestConflict", .. })), "{conflict}");
-        let (tasks, more) = q.list_task_group(ID, 0, 10).unwrap().unwrap();
+        let TaskGroupPage { tasks, more, .. } = q.list_task_group(ID, 0, 10).unwrap().unwrap();
         assert_eq!((tasks.len(), more), (1, false));
         assert!(q.list_task_group("nope", 0, 10).unwrap().is_none());
     }

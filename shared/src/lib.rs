@@ -34,6 +34,7 @@ pub mod github;
 pub mod health;
 pub mod log;
 pub mod metrics;
+pub mod hook_files;
 pub mod hook_writes;
 pub mod hawk;
 pub mod embedded_queue;

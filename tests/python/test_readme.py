@@ -31,3 +31,10 @@ def test_readme_examples_run_as_written(host):
     fired = re.search(r'\{"status":\{"taskId":"([\w-]{22})"\},"taskId":"([\w-]{22})"\}', curl.stdout)
     assert fired and fired.group(1) == fired.group(2), curl.stdout
     assert '"alive":true' in curl.stdout
+
+
+def test_readme_generated_client_example_runs(host):
+    env = dict(os.environ, TASKCLUSTER_ROOT_URL=host.root_url)
+    run = subprocess.run([sys.executable, "-c", block_after("### References and schemas", "python")], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "{'nextFires': ['2027-01-01T03:00:00.000Z', '2027-01-02T03:00:00.000Z']}", run.stdout

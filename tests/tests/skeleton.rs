@@ -45,7 +45,9 @@ fn create_trigger_and_read_the_task_over_http() {
     assert_eq!(task["metadata"]["name"], "fired by triggerHook");
     assert_eq!(task["taskGroupId"], task_id);
 
-    let missing = host.request("GET", "/api/queue/v1/task/nope", None);
+    // Upstream's slugid pattern is checked first; a well-formed unknown id is a 404.
+    assert_eq!(host.request("GET", "/api/queue/v1/task/nope", None).json()["code"], "InvalidRequestArguments");
+    let missing = host.request("GET", "/api/queue/v1/task/fN1SmgV0T8WXX3LhKs2Gyw", None);
     assert_eq!(missing.status, 404);
     assert_eq!(missing.json()["code"], "ResourceNotFound");
 }

@@ -43,22 +43,24 @@ impl Service<'_> {
         Ok(audit::record(self.kv, &entry, self.clock.now())?)
     }
 
-    pub(super) fn audit_method(&self, name: &str, call: &Call) -> Result<Value, ApiError> {
+    /// `getEntityHistory` and `listAuditHistory` (by the route's parameters), and with
+    /// `changes` the extension `x-auditChanges`.
+    pub(super) fn audit_page(&self, call: &Call, changes: bool) -> Result<Value, ApiError> {
         let limit = match call.query.get("limit").and_then(|l| l.parse::<usize>().ok()) {
             None | Some(0) => audit::MAX_LIMIT,
             Some(l) => l.min(audit::MAX_LIMIT),
         };
         // A token that does not decode starts at the first page, as upstream's.
         let from = call.query.get("continuationToken").and_then(|t| decode_token(t));
-        let stream = match name {
-            "listAuditHistory" => audit::client_stream(call.param("clientId")),
-            _ => audit::entity_stream(call.param("entityType"), call.param("entityId")),
+        let stream = match call.params.get("clientId") {
+            Some(client_id) => audit::client_stream(client_id),
+            None => audit::entity_stream(call.param("entityType"), call.param("entityId")),
         };
         let (entries, next) = audit::page(self.kv, &stream, from, limit)?;
         // Upstream's methods answer its five fields; the extension adds what changed.
-        let items: Vec<Value> = match name {
-            "x-auditChanges" => entries.iter().map(|e| serde_json::to_value(e).expect("serialises")).collect(),
-            _ => entries.iter().map(Entry::upstream).collect(),
+        let items: Vec<Value> = match changes {
+            true => entries.iter().map(|e| serde_json::to_value(e).expect("serialises")).collect(),
+            false => entries.iter().map(Entry::upstream).collect(),
         };
         let mut answer = json!({"auditHistory": items});
         if let Some(n) = next {

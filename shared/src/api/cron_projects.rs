@@ -27,54 +27,55 @@ impl Service<'_> {
         CronProjects { kv: self.kv, sleep: &|_| {} }
     }
 
-    pub(super) fn cron_project_method(&self, call: &Call) -> Result<Value, ApiError> {
+    pub(super) fn list_cron_projects(&self) -> Result<Value, ApiError> {
+        Ok(json!({"cronProjects": self.cron_projects().list()?.iter().map(to_json).collect::<Vec<_>>()}))
+    }
+
+    pub(super) fn get_cron_project(&self, call: &Call) -> Result<Value, ApiError> {
         let project = call.param("project");
         let no_project = || ApiError::new(ErrorCode::ResourceNotFound, format!("cron project `{project}` not found"));
-        match call.endpoint.name {
-            "x-listCronProjects" => Ok(json!({"cronProjects": self.cron_projects().list()?.iter().map(to_json).collect::<Vec<_>>()})),
-            "x-getCronProject" => {
-                let mut answer = to_json(&self.cron_projects().get(project)?.ok_or_else(no_project)?);
-                if let Some(status) = crate::cron_tick::status(self.kv, project)? {
-                    answer["status"] = serde_json::to_value(status).expect("serialises");
-                }
-                Ok(answer)
-            }
-            "x-putCronProject" => {
-                let req: CronProjectRequest = serde_json::from_value(call.payload.clone())
-                    .map_err(|e| ApiError::new(ErrorCode::InputValidationError, format!("a cron project is {{\"repository\": {{\"url\", \"type\", \"branch\"?, \"level\"}}, \"bindings\"?, \"owner\"?}}: {e}")))?;
-                let record = req
-                    .check(project, &self.config.repository_hosts, &iso_time(self.clock.now()))
-                    .map_err(|errors| ApiError::new(ErrorCode::InputError, errors.join("\n")))?;
-                let needed = ScopeExpr::Scope(format!("assume:repo:{}:cron:*", record.repository.repo_path));
-                if let Some(e) = insufficient_scopes(&call.caller, &needed) {
-                    return Err(e);
-                }
-                match self.cron_projects().put(&record)? {
-                    Claimed::Created => Ok(to_json(&record)),
-                    Claimed::Exists(changed) => Ok(to_json(&changed)),
-                }
-            }
-            "x-dryRunCronProject" => self.dry_run_cron_project(call),
-            "x-deleteCronProject" => {
-                // Its managed hooks go with it (removed as `.cron.yml` losing every job).
-                if let Some(record) = self.cron_projects().get(project)? {
-                    let group = crate::ids::HookGroupId::new(crate::cron_hooks::GROUP).expect("a valid group");
-                    let existing = self.store().hook_ids(&group)?;
-                    crate::cron_hooks::sync(&self.store(), &record, &Default::default(), &existing, self.clock.now())?;
-                }
-                self.cron_projects().delete(project)?;
-                self.kv.delete(&crate::layout::cron_status(project))?;
-                Ok(json!({}))
-            }
-            other => Err(ApiError::new(ErrorCode::InternalServerError, format!("method {other} has no handler"))),
+        let mut answer = to_json(&self.cron_projects().get(project)?.ok_or_else(no_project)?);
+        if let Some(status) = crate::cron_tick::status(self.kv, project)? {
+            answer["status"] = serde_json::to_value(status).expect("serialises");
         }
+        Ok(answer)
+    }
+
+    pub(super) fn put_cron_project(&self, call: &Call) -> Result<Value, ApiError> {
+        let project = call.param("project");
+        let req: CronProjectRequest = serde_json::from_value(call.payload.clone())
+            .map_err(|e| ApiError::new(ErrorCode::InputValidationError, format!("a cron project is {{\"repository\": {{\"url\", \"type\", \"branch\"?, \"level\"}}, \"bindings\"?, \"owner\"?}}: {e}")))?;
+        let record = req
+            .check(project, &self.config.repository_hosts, &iso_time(self.clock.now()))
+            .map_err(|errors| ApiError::new(ErrorCode::InputError, errors.join("\n")))?;
+        let needed = ScopeExpr::Scope(format!("assume:repo:{}:cron:*", record.repository.repo_path));
+        if let Some(e) = insufficient_scopes(&call.caller, &needed) {
+            return Err(e);
+        }
+        match self.cron_projects().put(&record)? {
+            Claimed::Created => Ok(to_json(&record)),
+            Claimed::Exists(changed) => Ok(to_json(&changed)),
+        }
+    }
+
+    pub(super) fn delete_cron_project(&self, call: &Call) -> Result<Value, ApiError> {
+        let project = call.param("project");
+        // Its managed hooks go with it (removed as `.cron.yml` losing every job).
+        if let Some(record) = self.cron_projects().get(project)? {
+            let group = crate::ids::HookGroupId::new(crate::cron_hooks::GROUP).expect("a valid group");
+            let existing = self.store().hook_ids(&group)?;
+            crate::cron_hooks::sync(&self.store(), &record, &Default::default(), &existing, self.clock.now())?;
+        }
+        self.cron_projects().delete(project)?;
+        self.kv.delete(&crate::layout::cron_status(project))?;
+        Ok(json!({}))
     }
 }
 
 impl Service<'_> {
     /// Which jobs would run in the slot of `at`, and the task each would create; nothing is
     /// created or recorded (not even the managed hooks).
-    fn dry_run_cron_project(&self, call: &Call) -> Result<Value, ApiError> {
+    pub(super) fn dry_run_cron_project(&self, call: &Call) -> Result<Value, ApiError> {
         let project = call.param("project");
         let record = self.cron_projects().get(project)?.ok_or_else(|| ApiError::new(ErrorCode::ResourceNotFound, format!("cron project `{project}` not found")))?;
         let at = match call.payload.get("at") {

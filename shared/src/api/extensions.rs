@@ -63,99 +63,97 @@ fn fires(schedule: &Schedule, from: DateTime<Utc>, count: usize) -> Result<Value
 }
 
 impl Service<'_> {
-    pub(super) fn extension(&self, call: &Call) -> Result<Value, ApiError> {
-        match call.endpoint.name {
-            "x-dryRun" => self.dry_run(call),
-            "x-nextFires" => {
-                let (g, h) = ids(call)?;
-                let hook = self.store().hook(&g, &h)?.ok_or_else(no_such_hook)?;
-                let count = match call.query.get("count") {
-                    None => DEFAULT_COUNT,
-                    Some(c) => c.parse().map_err(|_| ApiError::new(ErrorCode::InputError, format!("count must be a number between 1 and {MAX_COUNT}")))?,
-                };
-                // A cron project's job: its slots from `.cron.yml`'s `when` (which the cron
-                // text shown as its schedule cannot say exactly: "day and weekday").
-                if let Some(job) = crate::cron_hooks::managed(&hook.definition) {
-                    if !(1..=MAX_COUNT).contains(&count) {
-                        return Err(ApiError::new(ErrorCode::InputError, format!("count must be between 1 and {MAX_COUNT} (got {count})")));
-                    }
-                    let mut at = self.clock.now();
-                    let mut next = Vec::new();
-                    while let Some(t) = (next.len() < count).then(|| crate::cron_yml::next_slot(&job.when, at)).flatten() {
-                        next.push(iso_time(t));
-                        at = t;
-                    }
-                    return Ok(json!({"nextFires": next}));
-                }
-                let schedule = Schedule::parse(&hook.definition.schedule).map_err(|e| ApiError::new(ErrorCode::InternalServerError, e.to_string()))?;
-                fires(&schedule, self.clock.now(), count)
+    pub(super) fn next_fires(&self, call: &Call) -> Result<Value, ApiError> {
+        let (g, h) = ids(call)?;
+        let hook = self.store().hook(&g, &h)?.ok_or_else(no_such_hook)?;
+        let count = match call.query.get("count") {
+            None => DEFAULT_COUNT,
+            Some(c) => c.parse().map_err(|_| ApiError::new(ErrorCode::InputError, format!("count must be a number between 1 and {MAX_COUNT}")))?,
+        };
+        // A cron project's job: its slots from `.cron.yml`'s `when` (which the cron
+        // text shown as its schedule cannot say exactly: "day and weekday").
+        if let Some(job) = crate::cron_hooks::managed(&hook.definition) {
+            if !(1..=MAX_COUNT).contains(&count) {
+                return Err(ApiError::new(ErrorCode::InputError, format!("count must be between 1 and {MAX_COUNT} (got {count})")));
             }
-            "x-tick" => {
-                let (store, now) = (self.store(), self.clock.now());
-                let tick = self.with_queue(|queue| match self.http {
-                    Some(http) => Ok(crate::cron_tick::run(&store, queue, http, &self.config.repository_hosts, self.config.tasks_root_url(), now)?),
-                    // Without outbound HTTP no repository can be read: the hooks only.
-                    None => Ok(crate::cron_tick::Tick { sync: Default::default(), fires: crate::scheduler::tick(&store, queue, now)? }),
-                })?;
-                let report = &tick.fires;
-                if let (Some(channel), Some(http)) = (&self.config.failure_channel, self.http) {
-                    for failure in &report.to_report {
-                        if let Err(e) = crate::notify::report_failure(self.kv, http, channel, failure) {
-                            eprintln!("tick: hook {}/{}: {e}", failure.hook_group_id, failure.hook_id);
-                        }
-                    }
-                }
-                let failed: Vec<Value> = tick.sync.failed.iter().map(|(project, error)| json!({"project": project, "error": error})).collect();
-                Ok(json!({
-                    "due": report.due, "fired": report.fired, "declined": report.declined, "failed": report.failed, "retrying": report.retrying,
-                    "cronProjects": {"synced": tick.sync.synced.len(), "failed": failed},
-                }))
+            let mut at = self.clock.now();
+            let mut next = Vec::new();
+            while let Some(t) = (next.len() < count).then(|| crate::cron_yml::next_slot(&job.when, at)).flatten() {
+                next.push(iso_time(t));
+                at = t;
             }
-            "x-relay" => self.relay_now(),
-            "x-fireStats" => {
-                let (g, h) = ids(call)?;
-                self.store().hook(&g, &h)?.ok_or_else(no_such_hook)?;
-                Ok(serde_json::to_value(crate::fire_stats::charts(self.kv, g.as_str(), h.as_str(), self.clock.now())?).expect("serialises"))
-            }
-            "x-lastFireResults" => {
-                // The explorer's marks: each hook's last fire, `success`, `error` or `none`.
-                let g = crate::ids::HookGroupId::new(call.param("hookGroupId")).map_err(|e| ApiError::new(ErrorCode::InvalidRequestArguments, e.to_string()))?;
-                let store = self.store();
-                let mut results = serde_json::Map::new();
-                for hook in store.hooks_in_group(&g)? {
-                    let h = crate::ids::HookId::new(&hook.definition.hook_id).map_err(|e| ApiError::new(ErrorCode::InternalServerError, e.to_string()))?;
-                    let (last, _) = store.fires(&g, &h, None, 1)?;
-                    let result = last.first().map_or("none", |f| if f.result == crate::model::FireResult::Success { "success" } else { "error" });
-                    results.insert(hook.definition.hook_id.clone(), json!(result));
-                }
-                Ok(json!({"lastFires": results}))
-            }
-            "x-pulseStatus" => {
-                let (g, h) = ids(call)?;
-                self.store().hook(&g, &h)?.ok_or_else(no_such_hook)?;
-                Ok(crate::relay::status::pulse_status(self.kv, g.as_str(), h.as_str())?)
-            }
-            "x-schedulePreview" => {
-                let req: SchedulePreviewRequest = serde_json::from_value(call.payload.clone())
-                    .map_err(|e| ApiError::new(ErrorCode::InputValidationError, e.to_string()))?;
-                if req.schedule.len() > crate::model::MAX_SCHEDULE_ENTRIES {
-                    return Err(ApiError::new(
-                        ErrorCode::InputError,
-                        format!("schedule has {} entries; at most {} are allowed", req.schedule.len(), crate::model::MAX_SCHEDULE_ENTRIES),
-                    ));
-                }
-                let schedule = Schedule::parse(&req.schedule).map_err(|e| ApiError::new(ErrorCode::InputError, e.to_string()))?;
-                let from = match &req.from {
-                    None => self.clock.now(),
-                    Some(t) => t.parse().map_err(|_| ApiError::new(ErrorCode::InputValidationError, format!("from must be an RFC 3339 time, got {t:?}")))?,
-                };
-                fires(&schedule, from, req.count.unwrap_or(DEFAULT_COUNT))
-            }
-            other => Err(ApiError::new(ErrorCode::InternalServerError, format!("method {other} has no handler"))),
+            return Ok(json!({"nextFires": next}));
         }
+        let schedule = Schedule::parse(&hook.definition.schedule).map_err(|e| ApiError::new(ErrorCode::InternalServerError, e.to_string()))?;
+        fires(&schedule, self.clock.now(), count)
     }
 
-    fn relay_now(&self) -> Result<Value, ApiError> {
+    pub(super) fn tick_now(&self) -> Result<Value, ApiError> {
+        let (store, now) = (self.store(), self.clock.now());
+        let tick = self.with_queue(|queue| match self.http {
+            Some(http) => Ok(crate::cron_tick::run(&store, queue, http, &self.config.repository_hosts, self.config.tasks_root_url(), now)?),
+            // Without outbound HTTP no repository can be read: the hooks only.
+            None => Ok(crate::cron_tick::Tick { sync: Default::default(), fires: crate::scheduler::tick(&store, queue, now)? }),
+        })?;
+        let report = &tick.fires;
+        if let (Some(channel), Some(http)) = (&self.config.failure_channel, self.http) {
+            for failure in &report.to_report {
+                if let Err(e) = crate::notify::report_failure(self.kv, http, channel, failure) {
+                    eprintln!("tick: hook {}/{}: {e}", failure.hook_group_id, failure.hook_id);
+                }
+            }
+        }
+        let failed: Vec<Value> = tick.sync.failed.iter().map(|(project, error)| json!({"project": project, "error": error})).collect();
+        Ok(json!({
+            "due": report.due, "fired": report.fired, "declined": report.declined, "failed": report.failed, "retrying": report.retrying,
+            "cronProjects": {"synced": tick.sync.synced.len(), "failed": failed},
+        }))
+    }
+
+    pub(super) fn fire_stats(&self, call: &Call) -> Result<Value, ApiError> {
+        let (g, h) = ids(call)?;
+        self.store().hook(&g, &h)?.ok_or_else(no_such_hook)?;
+        Ok(serde_json::to_value(crate::fire_stats::charts(self.kv, g.as_str(), h.as_str(), self.clock.now())?).expect("serialises"))
+    }
+
+    pub(super) fn last_fire_results(&self, call: &Call) -> Result<Value, ApiError> {
+        // The explorer's marks: each hook's last fire, `success`, `error` or `none`.
+        let g = crate::ids::HookGroupId::new(call.param("hookGroupId")).map_err(|e| ApiError::new(ErrorCode::InvalidRequestArguments, e.to_string()))?;
+        let store = self.store();
+        let mut results = serde_json::Map::new();
+        for hook in store.hooks_in_group(&g)? {
+            let h = crate::ids::HookId::new(&hook.definition.hook_id).map_err(|e| ApiError::new(ErrorCode::InternalServerError, e.to_string()))?;
+            let (last, _) = store.fires(&g, &h, None, 1)?;
+            let result = last.first().map_or("none", |f| if f.result == crate::model::FireResult::Success { "success" } else { "error" });
+            results.insert(hook.definition.hook_id.clone(), json!(result));
+        }
+        Ok(json!({"lastFires": results}))
+    }
+
+    pub(super) fn pulse_status(&self, call: &Call) -> Result<Value, ApiError> {
+        let (g, h) = ids(call)?;
+        self.store().hook(&g, &h)?.ok_or_else(no_such_hook)?;
+        Ok(crate::relay::status::pulse_status(self.kv, g.as_str(), h.as_str())?)
+    }
+
+    pub(super) fn schedule_preview(&self, call: &Call) -> Result<Value, ApiError> {
+        let req: SchedulePreviewRequest = serde_json::from_value(call.payload.clone())
+            .map_err(|e| ApiError::new(ErrorCode::InputValidationError, e.to_string()))?;
+        if req.schedule.len() > crate::model::MAX_SCHEDULE_ENTRIES {
+            return Err(ApiError::new(
+                ErrorCode::InputError,
+                format!("schedule has {} entries; at most {} are allowed", req.schedule.len(), crate::model::MAX_SCHEDULE_ENTRIES),
+            ));
+        }
+        let schedule = Schedule::parse(&req.schedule).map_err(|e| ApiError::new(ErrorCode::InputError, e.to_string()))?;
+        let from = match &req.from {
+            None => self.clock.now(),
+            Some(t) => t.parse().map_err(|_| ApiError::new(ErrorCode::InputValidationError, format!("from must be an RFC 3339 time, got {t:?}")))?,
+        };
+        fires(&schedule, from, req.count.unwrap_or(DEFAULT_COUNT))
+    }
+
+    pub(super) fn relay_now(&self) -> Result<Value, ApiError> {
         let (Some(pulse), Some(http)) = (&self.config.pulse, self.http) else {
             return Err(ApiError::new(ErrorCode::InputError, "Pulse is not configured: set the `pulse_api_url` variable"));
         };
@@ -179,7 +177,7 @@ impl Service<'_> {
 
     /// `outcome` is one of `task` (would be created), `declined`, `invalid-payload`,
     /// `render-error`, `invalid-task`, `insufficient-scopes`; nothing is created or recorded.
-    fn dry_run(&self, call: &Call) -> Result<Value, ApiError> {
+    pub(super) fn dry_run(&self, call: &Call) -> Result<Value, ApiError> {
         let (g, h) = ids(call)?;
         let req: DryRunRequest = serde_json::from_value(call.payload.clone())
             .map_err(|e| ApiError::new(ErrorCode::InputValidationError, e.to_string()))?;

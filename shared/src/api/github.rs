@@ -1,17 +1,15 @@
 //! `POST /api/github/v1/github`: the webhook URL of a GitHub App or repository (the path
 //! Taskcluster's own GitHub service uses). It authenticates by `X-Hub-Signature-256`
-//! rather than Hawk, so it is answered before the Hawk pipeline.
+//! over the raw body rather than Hawk (`Access::GithubSignature`, `Input::Raw`).
 
-use super::{parse_query, ApiRequest, ApiResponse, Service};
+use super::{parse_query, ApiRequest, Service};
 use crate::error::{ApiError, ErrorCode};
 use crate::fire::FireOutcome;
 use crate::github::{message, signature_matches};
 use crate::relay::{handle_message_with, hooks_bound_to, message_task_id, Inbound, MessageOutcome};
-use crate::render::{iso_time, FiredBy};
+use crate::render::FiredBy;
 use crate::topic::routing_key_matches;
 use serde_json::{json, Value};
-
-pub(super) const PATH: &str = "/api/github/v1/github";
 
 /// GitHub caps webhook payloads at 25 MB.
 /// The longest `X-GitHub-Delivery` accepted (GitHub sends 36-character GUIDs).
@@ -20,24 +18,7 @@ const MAX_DELIVERY_ID: usize = 128;
 const MAX_GITHUB_BODY: usize = 25 * 1024 * 1024;
 
 impl Service<'_> {
-    pub(super) fn github(&self, req: &ApiRequest) -> ApiResponse {
-        match self.github_delivery(req) {
-            Ok(answer) => ApiResponse::json(200, &answer),
-            Err(err) => {
-                let time = iso_time(self.clock.now());
-                let mut resp = ApiResponse::json(err.code.status(), &err.body("githubWebHookConsumer", json!({}), json!({}), &time));
-                if err.code == ErrorCode::AuthenticationFailed {
-                    resp.headers.push(("www-authenticate".into(), "X-Hub-Signature-256".into()));
-                }
-                resp
-            }
-        }
-    }
-
-    fn github_delivery(&self, req: &ApiRequest) -> Result<Value, ApiError> {
-        if req.method != "POST" {
-            return Err(ApiError::new(ErrorCode::ResourceNotFound, format!("No such API endpoint: {} {PATH}", req.method)));
-        }
+    pub(super) fn github_delivery(&self, req: &ApiRequest) -> Result<Value, ApiError> {
         let Some(secret) = &self.config.github_webhook_secret else {
             return Err(ApiError::new(ErrorCode::ResourceNotFound, "GitHub webhooks are not enabled here: set the `github_webhook_secret` variable"));
         };

@@ -105,83 +105,80 @@ pub(super) enum Attempt {
 }
 
 impl Service<'_> {
-    pub(super) fn hooks_method(&self, name: &str, call: &Call) -> Result<Value, ApiError> {
-        let store = self.store();
-        match name {
-            "listHookGroups" => Ok(to_json(ListHookGroupsResponse { groups: store.hook_groups()? })),
-            "listHooks" => {
-                let g = HookGroupId::new(call.param("hookGroupId"))
-                    .map_err(|e| ApiError::new(ErrorCode::InvalidRequestArguments, e.to_string()))?;
-                let hooks: Vec<HookDefinition> = store.hooks_in_group(&g)?.into_iter().map(|h| h.definition).collect();
-                if hooks.is_empty() {
-                    return Err(ApiError::new(ErrorCode::ResourceNotFound, "No such group"));
-                }
-                Ok(to_json(ListHooksResponse { hooks }))
-            }
-            "hook" => {
-                let (g, h) = ids(call)?;
-                Ok(to_json(store.hook(&g, &h)?.ok_or_else(no_such_hook)?.definition))
-            }
-            "getHookStatus" => self.hook_status(call),
-            "createHook" => self.refuse_managed(call).and_then(|()| self.create_hook(call)),
-            "updateHook" => self.refuse_managed(call).and_then(|()| self.update_hook(call)),
-            "removeHook" => {
-                self.refuse_managed(call)?;
-                let (g, h) = ids(call)?;
-                let removed = crate::hook_writes::remove(&store, &g, &h)?;
-                if let Some(hook) = &removed {
-                    self.audit(call, "hook", &format!("{g}/{h}"), crate::audit::action::DELETED, Some(to_json(&hook.definition)), None)?;
-                }
-                let old = removed.map(|hook| hook.definition.bindings).unwrap_or_default();
-                self.hook_changed("hook-deleted", &old, None, g.as_str(), h.as_str());
-                Ok(json!({}))
-            }
-            "getTriggerToken" => {
-                let (g, h) = ids(call)?;
-                let hook = store.hook(&g, &h)?.ok_or_else(no_such_hook)?;
-                Ok(to_json(TriggerTokenResponse { token: hook.trigger_token }))
-            }
-            "resetTriggerToken" => {
-                let (g, h) = ids(call)?;
-                let token = nice_slugid();
-                let hook = store
-                    .update_hook(&g, &h, |hook| {
-                        hook.trigger_token.clone_from(&token);
-                        true
-                    })?
-                    .ok_or_else(no_such_hook)?;
-                self.audit(call, "hook", &format!("{g}/{h}"), crate::audit::action::TRIGGER_TOKEN_RESET, None, None)?;
-                Ok(to_json(TriggerTokenResponse { token: hook.trigger_token }))
-            }
-            "triggerHook" | "triggerHookWithToken" => self.trigger(call),
-            "listLastFires" => self.list_last_fires(call),
-            other => Err(ApiError::new(ErrorCode::InternalServerError, format!("method {other} has no handler"))),
+    pub(super) fn list_hook_groups(&self, _call: &Call) -> Result<Value, ApiError> {
+        Ok(to_json(ListHookGroupsResponse { groups: self.store().hook_groups()? }))
+    }
+
+    pub(super) fn list_hooks(&self, call: &Call) -> Result<Value, ApiError> {
+        let g = HookGroupId::new(call.param("hookGroupId")).map_err(|e| ApiError::new(ErrorCode::InvalidRequestArguments, e.to_string()))?;
+        let hooks: Vec<HookDefinition> = self.store().hooks_in_group(&g)?.into_iter().map(|h| h.definition).collect();
+        if hooks.is_empty() {
+            return Err(ApiError::new(ErrorCode::ResourceNotFound, "No such group"));
         }
+        Ok(to_json(ListHooksResponse { hooks }))
+    }
+
+    pub(super) fn hook(&self, call: &Call) -> Result<Value, ApiError> {
+        let (g, h) = ids(call)?;
+        Ok(to_json(self.store().hook(&g, &h)?.ok_or_else(no_such_hook)?.definition))
+    }
+
+    pub(super) fn remove_hook(&self, call: &Call) -> Result<Value, ApiError> {
+        self.refuse_managed(call, false)?;
+        let (g, h) = ids(call)?;
+        let removed = crate::hook_writes::remove(&self.store(), &g, &h)?;
+        if let Some(hook) = &removed {
+            self.audit(call, "hook", &format!("{g}/{h}"), crate::audit::action::DELETED, Some(to_json(&hook.definition)), None)?;
+        }
+        let old = removed.map(|hook| hook.definition.bindings).unwrap_or_default();
+        self.hook_changed("hook-deleted", &old, None, g.as_str(), h.as_str());
+        Ok(json!({}))
+    }
+
+    pub(super) fn get_trigger_token(&self, call: &Call) -> Result<Value, ApiError> {
+        let (g, h) = ids(call)?;
+        let hook = self.store().hook(&g, &h)?.ok_or_else(no_such_hook)?;
+        Ok(to_json(TriggerTokenResponse { token: hook.trigger_token }))
+    }
+
+    pub(super) fn reset_trigger_token(&self, call: &Call) -> Result<Value, ApiError> {
+        let (g, h) = ids(call)?;
+        let token = nice_slugid();
+        let hook = self
+            .store()
+            .update_hook(&g, &h, |hook| {
+                hook.trigger_token.clone_from(&token);
+                true
+            })?
+            .ok_or_else(no_such_hook)?;
+        self.audit(call, "hook", &format!("{g}/{h}"), crate::audit::action::TRIGGER_TOKEN_RESET, None, None)?;
+        Ok(to_json(TriggerTokenResponse { token: hook.trigger_token }))
     }
 
     /// Refuses (409) writing a cron project's managed hook, or creating any hook in the
     /// `cron` group, which is theirs: the project's `.cron.yml` decides them.
-    fn refuse_managed(&self, call: &Call) -> Result<(), ApiError> {
+    fn refuse_managed(&self, call: &Call, creating: bool) -> Result<(), ApiError> {
         let (g, h) = ids(call)?;
         if g.as_str() != crate::cron_hooks::GROUP {
             return Ok(());
         }
         let hook = self.store().hook(&g, &h)?;
         let owner = hook.as_ref().and_then(|hook| crate::cron_hooks::managed(&hook.definition)).map(|job| job.project);
-        match (owner, call.endpoint.name) {
+        match (owner, creating) {
             (Some(project), _) => Err(ApiError::new(
                 ErrorCode::RequestConflict,
                 format!("hook `{g}/{h}` is managed by cron project `{project}`: change the job in the repository's .cron.yml (or the project), not the hook"),
             )),
-            (None, "createHook") => Err(ApiError::new(
+            (None, true) => Err(ApiError::new(
                 ErrorCode::RequestConflict,
                 format!("the hook group `{g}` holds the managed hooks of cron projects; hooks cannot be created in it"),
             )),
-            (None, _) => Ok(()),
+            (None, false) => Ok(()),
         }
     }
 
-    fn create_hook(&self, call: &Call) -> Result<Value, ApiError> {
+    pub(super) fn create_hook(&self, call: &Call) -> Result<Value, ApiError> {
+        self.refuse_managed(call, true)?;
         let (g, h) = ids(call)?;
         let (definition, schedule) = checked_definition(&g, &h, &call.payload, None)?;
         let store = self.store();
@@ -208,7 +205,8 @@ impl Service<'_> {
 
     /// Upstream's update semantics (SPEC §5.2): omitted `bindings` are kept, omitted
     /// `schedule`/`triggerSchema` reset; `nextTaskId` is always renewed.
-    fn update_hook(&self, call: &Call) -> Result<Value, ApiError> {
+    pub(super) fn update_hook(&self, call: &Call) -> Result<Value, ApiError> {
+        self.refuse_managed(call, false)?;
         let (g, h) = ids(call)?;
         let store = self.store();
         let current = store.hook(&g, &h)?.ok_or_else(no_such_hook)?;
@@ -254,7 +252,7 @@ impl Service<'_> {
         }
     }
 
-    fn hook_status(&self, call: &Call) -> Result<Value, ApiError> {
+    pub(super) fn hook_status(&self, call: &Call) -> Result<Value, ApiError> {
         let (g, h) = ids(call)?;
         let store = self.store();
         let hook = store.hook(&g, &h)?.ok_or_else(no_such_hook)?;
@@ -271,7 +269,7 @@ impl Service<'_> {
         Ok(to_json(HookStatus { last_fire, next_scheduled_date: next }))
     }
 
-    fn list_last_fires(&self, call: &Call) -> Result<Value, ApiError> {
+    pub(super) fn list_last_fires(&self, call: &Call) -> Result<Value, ApiError> {
         let (g, h) = ids(call)?;
         // `limit=0` means the default page (upstream answers 404, quirk §5.8, fixed).
         let limit = match call.query.get("limit").and_then(|l| l.parse::<usize>().ok()) {
@@ -304,18 +302,14 @@ impl Service<'_> {
         Ok(to_json(ListLastFiresResponse { last_fires: fires, continuation_token }))
     }
 
-    fn trigger(&self, call: &Call) -> Result<Value, ApiError> {
+    /// `triggerHook` (`fired_by` `TriggerHook`) and `triggerHookWithToken`.
+    pub(super) fn trigger(&self, call: &Call, fired_by: FiredBy) -> Result<Value, ApiError> {
         let (g, h) = ids(call)?;
         let hook = self.store().hook(&g, &h)?.ok_or_else(no_such_hook)?;
-        let fired_by = if call.endpoint.name == "triggerHookWithToken" {
-            // Existence is checked first (upstream order); the token in constant time.
-            if !secrets_equal(call.param("token").as_bytes(), hook.trigger_token.as_bytes()) {
-                return Err(ApiError::new(ErrorCode::AuthenticationFailed, "invalid hook token"));
-            }
-            FiredBy::TriggerHookWithToken
-        } else {
-            FiredBy::TriggerHook
-        };
+        // Existence is checked first (upstream order); the token in constant time.
+        if fired_by == FiredBy::TriggerHookWithToken && !secrets_equal(call.param("token").as_bytes(), hook.trigger_token.as_bytes()) {
+            return Err(ApiError::new(ErrorCode::AuthenticationFailed, "invalid hook token"));
+        }
         let payload = self.checked_payload(&hook, &call.payload)?;
         let task_id = payload_task_id(&payload)?.unwrap_or_else(nice_slugid);
         let client_id = match fired_by {

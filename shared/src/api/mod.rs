@@ -15,6 +15,8 @@ mod github;
 mod hooks;
 pub(crate) use hooks::next_scheduled_date;
 mod queue_api;
+mod references;
+mod schemas;
 mod ui;
 
 use crate::auth::{authenticate, signed_host_and_port, AuthFailed, Caller, Client, SignedRequest};
@@ -24,7 +26,7 @@ use crate::render::iso_time;
 use crate::scopes::{Role, Roles, ScopeExpr, ScopeSet};
 use crate::sealed::SealingKey;
 use crate::store::{StorageError, Store};
-use endpoints::{Access, Endpoint, ENDPOINTS};
+use endpoints::{Access, Endpoint, Input, ENDPOINTS};
 use percent_encoding::percent_decode_str;
 use serde_json::{json, Value};
 use std::cell::RefCell;
@@ -148,15 +150,16 @@ pub struct Service<'a> {
 }
 
 /// A matched request with its decoded URL parameters, query and parsed body.
-pub(crate) struct Call {
-    pub endpoint: &'static Endpoint,
+pub(crate) struct Call<'r> {
     pub params: BTreeMap<&'static str, String>,
     pub query: BTreeMap<String, String>,
     pub payload: Value,
     pub caller: Caller,
+    /// The request as it came (a GitHub delivery's handler reads its raw body).
+    pub request: &'r ApiRequest,
 }
 
-impl Call {
+impl Call<'_> {
     pub fn param(&self, name: &str) -> &str {
         self.params.get(name).map(String::as_str).unwrap_or_default()
     }
@@ -292,7 +295,7 @@ impl<'a> Service<'a> {
         let resource = redacted_path(path);
         let client_id = seen.client_id.borrow();
         // Probes and scrapes are not counted: they would write on every poll.
-        if !matches!(seen.name.get(), "ui" | "metrics" | "preflight" | "notFound" | "ping" | "lbheartbeat") {
+        if !matches!(seen.name.get(), "ui" | "references" | "metrics" | "preflight" | "notFound" | "ping" | "lbheartbeat") {
             crate::metrics::request(self.kv, seen.name.get(), resp.status);
         }
         crate::log::emit(&crate::log::api_method(&crate::log::Request {
@@ -313,13 +316,13 @@ impl<'a> Service<'a> {
             return ApiResponse { status: 200, headers: common_headers(), body: vec![] };
         }
         let (path, raw_query) = split_query(&req.path);
-        if path == github::PATH {
-            seen.name.set("github");
-            return self.github(req);
-        }
         if path == "/metrics" && req.method == "GET" {
             seen.name.set("metrics");
             return self.metrics(req, seen, &time);
+        }
+        if let Some(doc) = references::serve(req, path, self.config.public_url.as_deref()) {
+            seen.name.set("references");
+            return doc;
         }
         if let Some(file) = ui::asset(&req.method, path) {
             seen.name.set("ui");
@@ -329,21 +332,25 @@ impl<'a> Service<'a> {
             let err = ApiError::new(ErrorCode::ResourceNotFound, format!("No such API endpoint: {} {}", req.method, redacted_path(path)));
             return ApiResponse::json(404, &err.body("", json!({}), json!({}), &time));
         };
-        let payload = parse_body(&req.body);
-        let info_payload = payload.as_ref().cloned().unwrap_or(json!({}));
+        let payload = match endpoint.input {
+            Input::Raw => Ok(Value::Null),
+            _ => parse_body(&req.body),
+        };
+        let info_payload = payload.as_ref().ok().filter(|v| !v.is_null()).cloned().unwrap_or(json!({}));
         seen.name.set(endpoint.name);
         let result = payload.and_then(|payload| {
             let caller = self.authorize(endpoint, &params, req, seen)?;
-            let mut call = Call { endpoint, params, query: BTreeMap::new(), payload, caller };
+            let mut call = Call { params, query: BTreeMap::new(), payload, caller, request: req };
             endpoint.check_params(&call.params)?;
             call.query = endpoint.check_query(raw_query)?;
-            if endpoint.input {
+            if let Input::Json(schema) = endpoint.input {
                 let declared_json = req.header("content-type").is_some_and(|ct| ct.to_ascii_lowercase().contains("application/json"));
                 if !declared_json || (req.body.is_empty() && req.header("content-length").is_none()) {
                     return Err(ApiError::new(ErrorCode::MalformedPayload, "this method takes a JSON body: send it with `Content-Type: application/json`"));
                 }
+                schemas::validate_input(endpoint.service, schema, &call.payload)?;
             }
-            self.dispatch(&call)
+            (endpoint.handler)(self, &call)
         });
         match result {
             Ok(body) => ApiResponse::json(200, &body),
@@ -357,7 +364,8 @@ impl<'a> Service<'a> {
                 }
                 let mut resp = ApiResponse::json(err.code.status(), &err.body(endpoint.name, params_info, info_payload, &time));
                 if err.code == ErrorCode::AuthenticationFailed {
-                    resp.headers.push(("www-authenticate".into(), "hawk".into()));
+                    let scheme = if endpoint.access == Access::GithubSignature { "X-Hub-Signature-256" } else { "hawk" };
+                    resp.headers.push(("www-authenticate".into(), scheme.into()));
                 }
                 resp
             }
@@ -397,7 +405,7 @@ impl<'a> Service<'a> {
     /// (filled from the decoded URL parameters) before anything else looks at the
     /// request, so a caller without scopes learns nothing about ids or existence.
     fn authorize(&self, endpoint: &Endpoint, params: &BTreeMap<&'static str, String>, req: &ApiRequest, seen: &Seen) -> Result<Caller, ApiError> {
-        if endpoint.access == Access::Public {
+        if matches!(endpoint.access, Access::Public | Access::GithubSignature) {
             return Ok(Caller { client_id: None, scopes: vec![] });
         }
         let caller = self.caller(req)?;
@@ -469,49 +477,44 @@ impl<'a> Service<'a> {
         result.map_err(|AuthFailed(why)| ApiError::new(ErrorCode::AuthenticationFailed, why))
     }
 
-    fn dispatch(&self, call: &Call) -> Result<Value, ApiError> {
-        match call.endpoint.name {
-            "ping" => Ok(json!({"alive": true, "uptime": crate::health::uptime(self.kv, &self.config.build, self.clock.now())})),
-            "lbheartbeat" => Ok(json!({})),
-            // Healthy only if every configured dependency answers; 503 names those that did not.
-            "heartbeat" => {
-                let deps = crate::health::Dependencies {
-                    kv: self.kv,
-                    http: self.http,
-                    queue: self.config.taskcluster.as_ref().map(|t| t.root_url.as_str()),
-                    pulse: self.config.pulse.as_ref(),
-                };
-                match crate::health::heartbeat(&deps) {
-                    // Upstream's answer when healthy, exactly.
-                    (true, _) => Ok(json!({})),
-                    (false, checks) => {
-                        let failed: Vec<String> = checks
-                            .as_object()
-                            .into_iter()
-                            .flatten()
-                            .filter(|(_, v)| *v != "ok")
-                            .map(|(k, v)| format!("{k}: {}", v.as_str().unwrap_or_default()))
-                            .collect();
-                        Err(ApiError::new(ErrorCode::ServiceUnavailable, format!("unhealthy:\n{}", failed.join("\n"))))
-                    }
-                }
+    fn ping(&self) -> Result<Value, ApiError> {
+        Ok(json!({"alive": true, "uptime": crate::health::uptime(self.kv, &self.config.build, self.clock.now())}))
+    }
+
+    fn version(&self) -> Result<Value, ApiError> {
+        let b = &self.config.build;
+        Ok(json!({"source": "taskhooks", "version": b.version, "commit": b.commit, "build": b.time}))
+    }
+
+    /// Healthy only if every configured dependency answers; 503 names those that did not.
+    fn heartbeat(&self) -> Result<Value, ApiError> {
+        let deps = crate::health::Dependencies {
+            kv: self.kv,
+            http: self.http,
+            queue: self.config.taskcluster.as_ref().map(|t| t.root_url.as_str()),
+            pulse: self.config.pulse.as_ref(),
+        };
+        match crate::health::heartbeat(&deps) {
+            // Upstream's answer when healthy, exactly.
+            (true, _) => Ok(json!({})),
+            (false, checks) => {
+                let failed: Vec<String> = checks
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(_, v)| *v != "ok")
+                    .map(|(k, v)| format!("{k}: {}", v.as_str().unwrap_or_default()))
+                    .collect();
+                Err(ApiError::new(ErrorCode::ServiceUnavailable, format!("unhealthy:\n{}", failed.join("\n"))))
             }
-            "version" => {
-                let b = &self.config.build;
-                Ok(json!({"source": "taskhooks", "version": b.version, "commit": b.commit, "build": b.time}))
-            }
-            name if name.contains("CronProject") => self.cron_project_method(call),
-            name @ ("getEntityHistory" | "listAuditHistory" | "x-auditChanges") => self.audit_method(name, call),
-            name if name.starts_with("x-") => self.extension(call),
-            name if call.endpoint.service == "auth" => self.auth_method(name, call),
-            name if call.endpoint.service == "queue" => self.queue_method(name, call),
-            name => self.hooks_method(name, call),
         }
     }
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod table_tests;
 
 /// A path as an error may echo it: what follows `/trigger/` (a trigger token, on a
 /// request that matched no route, such as a GET or a trailing `/`) is left out.
