@@ -74,6 +74,9 @@ pub(crate) struct Endpoint {
     /// Listed in the references and README; `false` for the aliases the official
     /// clients need (a route without its trailing `/`).
     pub listed: bool,
+    /// Counted in the request metrics; `false` for load balancers' probes, which would
+    /// write on every poll.
+    pub metered: bool,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -99,6 +102,7 @@ impl Endpoint {
             output: None,
             handler,
             listed: true,
+            metered: true,
         }
     }
 
@@ -207,9 +211,9 @@ use Access::*;
 pub(crate) static ENDPOINTS: &[Endpoint] = &[
     // Hooks v1 (SPEC §5), with upstream's names, routes, scopes and schemas.
     ep!("hooks" GET "/ping" "ping", "Ping Server", Public, |s, _| s.ping();
-        category = "Monitoring", description = "Whether the service is up, and for how long (`uptime`, seconds since this build first ran)."),
+        category = "Monitoring", metered = false, description = "Whether the service is up, and for how long (`uptime`, seconds since this build first ran)."),
     ep!("hooks" GET "/__lbheartbeat__" "lbheartbeat", "Load Balancer Heartbeat", Public, |_, _| Ok(Value::Object(Default::default()));
-        category = "Monitoring", description = "Always `{}`: for load balancers."),
+        category = "Monitoring", metered = false, description = "Always `{}`: for load balancers."),
     ep!("hooks" GET "/__version__" "version", "Taskcluster Version", Public, |s, _| s.version();
         category = "Monitoring", description = "What runs: `{source, version, commit, build}`."),
     ep!("hooks" GET "/__heartbeat__" "heartbeat", "Heartbeat", Public, |s, _| s.heartbeat();
@@ -245,7 +249,7 @@ pub(crate) static ENDPOINTS: &[Endpoint] = &[
         category = "Hook Status", query = PAGED, output = Some("v1/list-lastFires-response.json#"),
         description = "The hook's fires, newest first, paged (`limit`, `continuationToken`; a token the service did not issue starts at the first page)."),
     // Auth v1 subset: clients and roles (standalone mode).
-    ep!("auth" GET "/ping" "ping", "Ping Server", Public, |s, _| s.ping(); category = "Monitoring", description = "Whether the service is up."),
+    ep!("auth" GET "/ping" "ping", "Ping Server", Public, |s, _| s.ping(); category = "Monitoring", metered = false, description = "Whether the service is up."),
     ep!("auth" GET "/clients/" "listClients", "List Clients", Public, |s, c| s.list_clients(c);
         category = "Clients", query = &["prefix", "continuationToken", "limit"], output = Some("v1/list-clients-response.json#"),
         description = "The stored clients (`prefix` narrows them), without access tokens."),
@@ -286,7 +290,7 @@ pub(crate) static ENDPOINTS: &[Endpoint] = &[
         category = "Audit", query = PAGED, output = Some("v1/get-entity-history-response.json#"), description = "What a client did, oldest first."),
     // The embedded queue (Queue v1 subset). createTask checks the task's own scope
     // requirement in the handler, as the Queue does.
-    ep!("queue" GET "/ping" "ping", "Ping Server", Public, |s, _| s.ping(); category = "Monitoring", description = "Whether the service is up."),
+    ep!("queue" GET "/ping" "ping", "Ping Server", Public, |s, _| s.ping(); category = "Monitoring", metered = false, description = "Whether the service is up."),
     ep!("queue" PUT "/task/<taskId>" "createTask", "Create New Task", Authenticated, |s, c| s.create_task(c);
         category = "Tasks", input = Input::Json("v1/create-task-request.json#"), output = Some("v1/task-status-response.json#"),
         description = "Records a task in the embedded queue (it runs nowhere) after the Queue's checks, including its scopes."),

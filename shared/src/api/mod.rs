@@ -129,12 +129,15 @@ pub const DEFAULT_ROOT_CLIENT_ID: &str = "static/taskhooks/root";
 /// called (once authenticated).
 struct Seen {
     name: std::cell::Cell<&'static str>,
+    /// Counted in the request metrics: API methods but probes; not pages (the UI, the
+    /// references, the scrape itself), which would write on every poll.
+    metered: std::cell::Cell<bool>,
     client_id: std::cell::RefCell<Option<String>>,
 }
 
 impl Default for Seen {
     fn default() -> Self {
-        Seen { name: std::cell::Cell::new("notFound"), client_id: std::cell::RefCell::new(None) }
+        Seen { name: std::cell::Cell::new("notFound"), metered: std::cell::Cell::new(false), client_id: std::cell::RefCell::new(None) }
     }
 }
 
@@ -294,8 +297,7 @@ impl<'a> Service<'a> {
         let (path, _) = split_query(&req.path);
         let resource = redacted_path(path);
         let client_id = seen.client_id.borrow();
-        // Probes and scrapes are not counted: they would write on every poll.
-        if !matches!(seen.name.get(), "ui" | "references" | "metrics" | "preflight" | "notFound" | "ping" | "lbheartbeat") {
+        if seen.metered.get() {
             crate::metrics::request(self.kv, seen.name.get(), resp.status);
         }
         crate::log::emit(&crate::log::api_method(&crate::log::Request {
@@ -338,6 +340,7 @@ impl<'a> Service<'a> {
         };
         let info_payload = payload.as_ref().ok().filter(|v| !v.is_null()).cloned().unwrap_or(json!({}));
         seen.name.set(endpoint.name);
+        seen.metered.set(endpoint.metered);
         let result = payload.and_then(|payload| {
             let caller = self.authorize(endpoint, &params, req, seen)?;
             let mut call = Call { params, query: BTreeMap::new(), payload, caller, request: req };
