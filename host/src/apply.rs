@@ -22,6 +22,9 @@ pub const EXIT_ERROR: i32 = 2;
 /// bounds a deployment that stopped answering.
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The largest hooks file read (the largest task templates in use are tens of kilobytes).
+const MAX_FILE_BYTES: u64 = 8 << 20;
+
 /// The largest answer read: a `listHooks` of a group with many large task templates.
 const MAX_ANSWER_BYTES: u64 = 100 << 20;
 
@@ -104,6 +107,10 @@ fn read_files(root: &Path) -> Result<Vec<SourceFile>> {
     paths
         .into_iter()
         .map(|path| {
+            let size = std::fs::metadata(&path).with_context(|| format!("{}: cannot read it", path.display()))?.len();
+            if size > MAX_FILE_BYTES {
+                bail!("{}: {size} bytes; a hooks file may have at most {MAX_FILE_BYTES}", path.display());
+            }
             let text = std::fs::read_to_string(&path).with_context(|| format!("{}: cannot read it", path.display()))?;
             Ok(SourceFile { name: path.display().to_string(), text })
         })
@@ -209,9 +216,23 @@ impl Taskcluster {
     fn deployed(&self, managed: &hook_files::Managed) -> Result<Deployed> {
         let mut deployed = Deployed::default();
         if !managed.hooks.is_empty() {
-            let groups = self.list("listHookGroups", "hooks", "hooks", "groups")?;
-            for group in groups.iter().filter_map(Value::as_str).filter(|g| managed.may_manage_hooks_in(g)) {
-                deployed.hooks.extend(self.list("listHooks", "hooks", &format!("hooks/{}", encode(group)), "hooks")?);
+            // Prefixes that name their group (`project-releng/...`) need only that group's
+            // `listHooks` (and only `hooks:list-hooks:<group>`); a prefix within a group
+            // name (`proj`) needs the list of groups.
+            let groups: Vec<String> = match managed.named_groups() {
+                Some(groups) => groups,
+                None => {
+                    let all = self.list("listHookGroups", "hooks", "hooks", "groups")?;
+                    all.iter().filter_map(Value::as_str).filter(|g| managed.may_manage_hooks_in(g)).map(str::to_string).collect()
+                }
+            };
+            for group in &groups {
+                match self.list("listHooks", "hooks", &format!("hooks/{}", encode(group)), "hooks") {
+                    Ok(hooks) => deployed.hooks.extend(hooks),
+                    // A group without hooks does not exist.
+                    Err(CallError::Api { status: 404, .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
         if !managed.roles.is_empty() {
@@ -233,13 +254,18 @@ impl Taskcluster {
             let answer = self.call(name, "GET", service, &page_path, None)?;
             let bad = |what: &str| CallError::Api { call: name.to_string(), status: 200, code: "UnexpectedAnswer".into(), message: what.to_string() };
             match answer {
-                Value::Array(page) => return Ok(page),
+                Value::Array(page) => {
+                    items.extend(page);
+                    return Ok(items);
+                }
                 Value::Object(mut page) => {
                     match page.remove(field) {
                         Some(Value::Array(page_items)) => items.extend(page_items),
                         _ => return Err(bad(&format!("the answer has no `{field}` list"))),
                     }
                     match page.remove("continuationToken") {
+                        // A server answering the same token again would be asked for ever.
+                        Some(Value::String(t)) if token.as_deref() == Some(t.as_str()) => return Err(bad("the same continuationToken twice")),
                         Some(Value::String(t)) if !t.is_empty() => token = Some(t),
                         _ => return Ok(items),
                     }

@@ -79,6 +79,16 @@ impl Managed {
         self.hooks.iter().any(|p| group.starts_with(p.as_str()) || p.starts_with(&group))
     }
 
+    /// The groups that can hold managed hooks, when every hook prefix names its group
+    /// (holds a `/`); `None` when one ends inside a group name and all groups must be
+    /// listed to find them.
+    pub fn named_groups(&self) -> Option<Vec<String>> {
+        let mut groups: Vec<String> = self.hooks.iter().map(|p| p.split_once('/').map(|(g, _)| g.to_string())).collect::<Option<_>>()?;
+        groups.sort();
+        groups.dedup();
+        Some(groups)
+    }
+
     fn describe(&self) -> String {
         let list = |prefixes: &[String]| if prefixes.is_empty() { "none".to_string() } else { prefixes.join(", ") };
         format!("hooks: {}; roles: {}", list(&self.hooks), list(&self.roles))
@@ -355,12 +365,29 @@ pub struct DeployedError {
     pub message: String,
 }
 
+/// A deployed hook with only the fields a createHook request carries.
+fn compared_fields(hook: &Value) -> Value {
+    const HOOK: [&str; 7] = ["hookGroupId", "hookId", "metadata", "task", "schedule", "bindings", "triggerSchema"];
+    const METADATA: [&str; 4] = ["name", "description", "owner", "emailOnError"];
+    let pick = |v: &Value, keys: &[&str]| match v {
+        Value::Object(map) => Value::Object(map.iter().filter(|(k, _)| keys.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect()),
+        other => other.clone(),
+    };
+    let mut hook = pick(hook, &HOOK);
+    if let Some(metadata) = hook.get_mut("metadata") {
+        *metadata = pick(metadata, &METADATA);
+    }
+    hook
+}
+
 fn deployed_resources(deployed: &Deployed) -> Result<BTreeMap<ResourceId, Value>, DeployedError> {
     let mut out = BTreeMap::new();
     for hook in &deployed.hooks {
-        // The schema's `hook-definition`, as this service answers it and upstream does.
+        // The schema's `hook-definition`, as this service answers it and upstream does;
+        // only the fields compared are read, so a field a newer deployment adds to its
+        // answers does not stop every plan (the files' side stays strict).
         let definition: HookDefinition =
-            serde_json::from_value(hook.clone()).map_err(|e| DeployedError { kind: "hook", message: e.to_string() })?;
+            serde_json::from_value(compared_fields(hook)).map_err(|e| DeployedError { kind: "hook", message: e.to_string() })?;
         let id = ResourceId::Hook { hook_group_id: definition.hook_group_id.clone(), hook_id: definition.hook_id.clone() };
         out.insert(id, hook_spec(definition.into()));
     }
@@ -715,6 +742,21 @@ hooks:
         let desired = load(&[file("nightly.yml", NIGHTLY)]).unwrap();
         let deployed = Deployed { hooks: vec![json!({"hookGroupId": "g"})], roles: vec![] };
         assert_eq!(plan(&desired, &deployed).unwrap_err().kind, "hook");
+    }
+
+    #[test]
+    fn prefixes_that_name_their_group_need_only_that_group() {
+        let managed = |hooks: &[&str]| Managed { hooks: hooks.iter().map(|s| s.to_string()).collect(), roles: vec![] };
+        assert_eq!(managed(&["b/", "a/nightly-", "b/x"]).named_groups(), Some(vec!["a".to_string(), "b".to_string()]));
+        assert_eq!(managed(&["a/", "proj"]).named_groups(), None);
+    }
+
+    #[test]
+    fn fields_a_deployment_adds_are_not_compared() {
+        let hook = json!({"hookGroupId": "g", "hookId": "h", "metadata": {"name": "n", "description": "d", "owner": "o@example.com", "emailOnError": true, "labels": {}},
+                          "task": {}, "schedule": [], "bindings": [], "triggerSchema": {}, "createdBy": "someone"});
+        let resources = deployed_resources(&Deployed { hooks: vec![hook], roles: vec![] }).unwrap();
+        assert_eq!(resources.len(), 1);
     }
 
     #[test]

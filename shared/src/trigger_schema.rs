@@ -41,17 +41,39 @@ impl UrlLoader for NoRemoteReferences {
     }
 }
 
-/// The innermost errors of a boon error tree, each as `<prefix><path>: <what>`.
-fn leaf_errors(e: &boon::ValidationError<'_, '_>, prefix: &str, out: &mut Vec<String>) {
-    if e.causes.is_empty() {
-        let line = format!("{prefix}{}: {}", e.instance_location, e.kind);
-        if !out.contains(&line) {
-            out.push(line);
+/// The most errors one message lists: a body of millions of bad items must not make a
+/// message of hundreds of megabytes (nor a quadratic search for repeats).
+pub(crate) const MAX_LISTED_ERRORS: usize = 20;
+
+/// The innermost errors of a boon error tree, each as `<prefix><path>: <what>` (`<path>`
+/// empty: `empty`), each once, at most `MAX_LISTED_ERRORS` and then how many more.
+pub(crate) fn error_lines(e: &boon::ValidationError<'_, '_>, prefix: &str, empty: &str) -> Vec<String> {
+    fn walk(e: &boon::ValidationError<'_, '_>, prefix: &str, empty: &str, seen: &mut std::collections::HashSet<String>, out: &mut Vec<String>, more: &mut usize) {
+        if e.causes.is_empty() {
+            let at = e.instance_location.to_string();
+            let line = format!("{prefix}{}: {}", if at.is_empty() { empty } else { at.as_str() }, e.kind);
+            if seen.insert(line.clone()) {
+                if out.len() < MAX_LISTED_ERRORS {
+                    out.push(line);
+                } else {
+                    *more += 1;
+                }
+            }
+        }
+        for cause in &e.causes {
+            walk(cause, prefix, empty, seen, out, more);
         }
     }
-    for cause in &e.causes {
-        leaf_errors(cause, prefix, out);
+    let (mut seen, mut out, mut more) = (std::collections::HashSet::new(), Vec::new(), 0);
+    walk(e, prefix, empty, &mut seen, &mut out, &mut more);
+    if more > 0 {
+        out.push(format!("... and {more} more"));
     }
+    out
+}
+
+fn leaf_errors(e: &boon::ValidationError<'_, '_>, prefix: &str, out: &mut Vec<String>) {
+    out.extend(error_lines(e, prefix, ""));
 }
 
 /// Every `pattern` in `schema` whose regular expression compiles past the regex engine's

@@ -194,3 +194,20 @@ def test_an_api_error_stops_the_run_and_names_the_call(env, files, clients):
     assert run.returncode == 2, run.stdout
     assert "stopped after 0 of 1 changes; the rest were not applied: updateHook project-releng/nightly: HTTP 400 InputError:" in run.stderr, run.stderr
     assert hooks.hook(*HOOK)["schedule"] == ["0 30 2 * * *"]
+
+
+def test_planning_needs_only_the_managed_groups_list_scope(env, files, clients):
+    """A client with only `hooks:list-hooks:project-releng` plans: a prefix that names its
+    group is listed with `listHooks` alone; a wrong token fails without showing it."""
+    _, auth = clients
+    client = auth.createClient("apply/planner", {"description": "plans", "expires": taskcluster.fromNowJSON("1 hour"),
+                                                 "scopes": ["hooks:list-hooks:project-releng"]})
+    limited = dict(env, TASKCLUSTER_CLIENT_ID="apply/planner", TASKCLUSTER_ACCESS_TOKEN=client["accessToken"])
+    run = apply(limited, files)
+    assert run.returncode == 0, run.stderr
+    # The file the test before left (its schedule the deployment refused) is one change.
+    assert "\n0 to create, 1 to change, 0 to remove\n" in run.stdout, run.stdout
+    wrong = dict(limited, TASKCLUSTER_ACCESS_TOKEN="not-" + client["accessToken"])
+    run = apply(wrong, files)
+    assert run.returncode == 2 and "401" in run.stderr, run.stderr
+    assert client["accessToken"] not in run.stderr + run.stdout

@@ -20,7 +20,8 @@ from taskcluster.exceptions import TaskclusterFailure
 
 from conftest import ROOT_ACCESS_TOKEN, ROOT_CLIENT_ID
 
-SCHEMAS = pathlib.Path(__file__).parent / "schemas" / "hooks-v1"
+# The schemas the service serves and its endpoint table names (upstream's, in schemas/).
+SCHEMAS = pathlib.Path(__file__).resolve().parents[2] / "schemas" / "hooks" / "v1"
 BASE = "https://schemas.invalid/schemas/hooks/v1/"
 
 

@@ -197,6 +197,8 @@ fn parse_query(query: &str) -> Vec<(String, String)> {
 
 /// Matches on raw path segments, then decodes each parameter, so `%2F` stays inside one.
 fn match_endpoint(method: &str, path: &str) -> Option<(&'static Endpoint, BTreeMap<&'static str, String>)> {
+    // HEAD is GET without the body, for every GET route (as upstream's Express answers it).
+    let method = if method == "HEAD" { "GET" } else { method };
     let rest = path.strip_prefix("/api/")?;
     let (service, rest) = rest.split_once('/')?;
     let route = rest.strip_prefix("v1")?;
@@ -293,7 +295,10 @@ impl<'a> Service<'a> {
     pub fn handle(&self, req: &ApiRequest) -> ApiResponse {
         let started = std::time::Instant::now();
         let seen = Seen::default();
-        let resp = self.answer(req, &seen);
+        let mut resp = self.answer(req, &seen);
+        if req.method == "HEAD" {
+            resp.body.clear();
+        }
         let (path, _) = split_query(&req.path);
         let resource = redacted_path(path);
         let client_id = seen.client_id.borrow();

@@ -54,16 +54,18 @@ pub(crate) fn manifest(root: &str) -> Value {
     })
 }
 
-/// The rootUrl the client used: `public_url` when configured, else the request's own
-/// scheme and authority (Spin's `spin-full-url`, or `Host`).
+/// The rootUrl the client used: `public_url` when configured (a deployment should set
+/// it: otherwise the documents name whatever `Host` a request sends), else the request's
+/// authority (`Host`, or Spin's `spin-full-url`) with the scheme a TLS-terminating proxy
+/// reports (`X-Forwarded-Proto`), as Hawk's signed host and port are read.
 pub(crate) fn root_url(req: &ApiRequest, public_url: Option<&str>) -> String {
     if let Some(url) = public_url.filter(|u| !u.is_empty()) {
         return url.trim_end_matches('/').to_string();
     }
-    if let Some((scheme, rest)) = req.header("spin-full-url").and_then(|u| u.split_once("://")) {
-        return format!("{scheme}://{}", rest.split('/').next().unwrap_or_default());
-    }
-    format!("http://{}", req.header("host").unwrap_or("localhost"))
+    let full_url = req.header("spin-full-url").and_then(|u| u.split_once("://"));
+    let scheme = req.header("x-forwarded-proto").map(str::trim).or(full_url.map(|(s, _)| s)).unwrap_or("http").to_ascii_lowercase();
+    let authority = req.header("host").or(full_url.map(|(_, rest)| rest.split('/').next().unwrap_or_default())).unwrap_or("localhost");
+    format!("{scheme}://{authority}")
 }
 
 /// The document at `path`, if it is a reference or a schema.

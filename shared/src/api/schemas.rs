@@ -74,24 +74,7 @@ pub(crate) fn validate(path: &str, value: &Value) -> Result<(), Vec<String>> {
     compiler.use_loader(Box::new(Embedded));
     let url = format!("{BASE}/schemas/{path}");
     let index = compiler.compile(&url, &mut schemas).map_err(|e| vec![format!("schema {path} does not compile: {e}")])?;
-    schemas.validate(value, index).map_err(|e| {
-        let mut errors = Vec::new();
-        leaf_errors(&e, &mut errors);
-        errors
-    })
-}
-
-fn leaf_errors(e: &boon::ValidationError<'_, '_>, out: &mut Vec<String>) {
-    if e.causes.is_empty() {
-        let at = e.instance_location.to_string();
-        let line = format!("{}: {}", if at.is_empty() { "the body" } else { at.as_str() }, e.kind);
-        if !out.contains(&line) {
-            out.push(line);
-        }
-    }
-    for cause in &e.causes {
-        leaf_errors(cause, out);
-    }
+    schemas.validate(value, index).map_err(|e| crate::trigger_schema::error_lines(&e, "", "the body"))
 }
 
 /// SPEC §2.2 step 6: the body against the method's input schema, as upstream words the

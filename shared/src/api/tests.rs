@@ -68,7 +68,7 @@ impl World {
 /// step 8), from the endpoint table.
 fn output_checked(req: &ApiRequest, resp: ApiResponse) -> ApiResponse {
     let (path, _) = split_query(&req.path);
-    if let (200, Some((ep, _))) = (resp.status, match_endpoint(&req.method, path)) {
+    if let (200, false, Some((ep, _))) = (resp.status, req.method == "HEAD", match_endpoint(&req.method, path)) {
         if let Some(output) = ep.output {
             let schema = super::schemas::path_of(ep.service, output);
             if let Err(errors) = super::schemas::validate(&schema, &resp.body_json()) {
@@ -1023,4 +1023,14 @@ fn list_clients_pages_by_client_id() {
     assert!(second.get("continuationToken").is_none());
     let all = w.anon("GET", "/api/auth/v1/clients?continuationToken=bogus", Value::Null).body_json();
     assert_eq!(ids(&all).len(), 5);
+}
+
+#[test]
+fn head_answers_every_get_route_without_a_body() {
+    let w = World::new();
+    let ping = w.anon("HEAD", "/api/hooks/v1/ping", Value::Null);
+    assert_eq!((ping.status, ping.body.len()), (200, 0));
+    assert_eq!(w.anon("HEAD", "/api/hooks/v1/hooks/g/nope", Value::Null).status, 403, "scopes are checked as for GET");
+    let found = w.root("HEAD", "/api/hooks/v1/hooks/g/nope", Value::Null);
+    assert_eq!((found.status, found.body.len()), (404, 0));
 }
