@@ -416,6 +416,34 @@ impl LoadedComponent {
     }
 }
 
+/// The pooling allocator's limits: at most `MAX_INSTANCES` instances live at once (the
+/// host's concurrency), each memory up to `memory_bytes` (the limiter refuses growth past
+/// it first, with its own error), with the per-component counts `spin up` allows.
+fn instance_pool(memory_bytes: usize) -> wasmtime::PoolingAllocationConfig {
+    const MAX_INSTANCES: u32 = 1000;
+    const MB: usize = 1 << 20;
+    let mut pool = wasmtime::PoolingAllocationConfig::default();
+    pool.total_component_instances(MAX_INSTANCES)
+        .total_memories(MAX_INSTANCES)
+        .total_tables(2 * MAX_INSTANCES)
+        .total_stacks(MAX_INSTANCES)
+        .total_core_instances(4 * MAX_INSTANCES)
+        .table_elements(100_000)
+        .max_component_instance_size(10 * MB)
+        .max_core_instance_size(10 * MB)
+        .max_core_instances_per_component(200)
+        .max_tables_per_component(64)
+        .max_memories_per_component(32)
+        .max_tables_per_module(2)
+        .max_memories_per_module(2)
+        .max_memory_size(memory_bytes.max(64 * MB).next_power_of_two())
+        // Pages a returned instance keeps mapped: the next one's first touches of its
+        // heap and stack then fault nothing in.
+        .linear_memory_keep_resident(2 * MB)
+        .table_keep_resident(MB / 2);
+    pool
+}
+
 /// The application: every component of spin.toml compiled and linked.
 pub struct App {
     pub engine: Engine,
@@ -449,7 +477,20 @@ impl App {
             }
             Err(e) => eprintln!("taskhooks: compilation cache disabled: {e}"),
         }
-        let engine = Engine::new(&config).map_err(|e| anyhow!(e))?;
+        // Instances come from a pool reserved once, their linear memories restored from
+        // copy-on-write images of the component's initial memory: a fresh instance per
+        // request (Spin's semantics) without mapping and zeroing its memory each time.
+        // Sized as `spin up` sizes its pool; where the address space cannot hold it, the
+        // on-demand allocator.
+        let mut pooled = config.clone();
+        pooled.memory_init_cow(true).allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(instance_pool(opts.limits.memory_bytes)));
+        let engine = match Engine::new(&pooled) {
+            Ok(engine) => engine,
+            Err(e) => {
+                eprintln!("taskhooks: the instance pool cannot be reserved here ({e}); allocating instances on demand");
+                Engine::new(&config).map_err(|e| anyhow!(e))?
+            }
+        };
         let ticker = engine.weak();
         std::thread::Builder::new()
             .name("epoch".into())
