@@ -41,9 +41,14 @@ impl HttpTrigger {
     }
 
     pub async fn serve(self: Arc<Self>, listener: TcpListener) -> Result<()> {
+        // `TASKHOOKS_TCP_NODELAY=off` leaves Nagle's algorithm on, as `spin up` (3.6) does,
+        // to reproduce its sockets (docs/benchmarks.md, the keep-alive test).
+        let nodelay = std::env::var("TASKHOOKS_TCP_NODELAY").map_or(true, |v| v != "off");
         loop {
             let (stream, client) = listener.accept().await?;
-            let _ = stream.set_nodelay(true);
+            if nodelay {
+                let _ = stream.set_nodelay(true);
+            }
             let this = self.clone();
             let local = stream.local_addr().ok();
             tokio::spawn(async move {

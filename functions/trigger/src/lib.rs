@@ -3,7 +3,8 @@
 //! `taskhooks_shared::api`; this crate converts between Spin's HTTP types and the shared
 //! plain-data request and response, and reads the deployment's settings from variables.
 
-use spin_sdk::http::{Request, Response};
+use spin_sdk::http::conversions::TryFromIncomingRequest;
+use spin_sdk::http::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, Request, ResponseOutparam};
 use spin_sdk::http_component;
 use taskhooks_shared::api::{ApiRequest, ApiResponse, Service};
 use taskhooks_shared::platform::SystemClock;
@@ -22,7 +23,15 @@ fn unavailable(message: &str) -> ApiResponse {
 }
 
 #[http_component]
-fn handle(req: Request) -> Response {
+async fn handle(req: IncomingRequest, out: ResponseOutparam) {
+    let resp = match Request::try_from_incoming_request(req).await {
+        Ok(req) => answer(req),
+        Err(e) => server_error(&format!("the request could not be read: {e}")),
+    };
+    send(resp, out);
+}
+
+fn answer(req: Request) -> ApiResponse {
     let api_req = ApiRequest {
         method: req.method().to_string(),
         path: req.path_and_query().unwrap_or(req.path()).to_string(),
@@ -34,7 +43,7 @@ fn handle(req: Request) -> Response {
     };
     // `ping` and `__lbheartbeat__` say the service runs, whatever its store does.
     let needs_no_store = api_req.method == "GET" && (api_req.path.ends_with("/v1/ping") || api_req.path.ends_with("/__lbheartbeat__"));
-    let resp = match (SpinKeyValue::open_default(), service_config(env!("CARGO_PKG_VERSION"))) {
+    match (SpinKeyValue::open_default(), service_config(env!("CARGO_PKG_VERSION"))) {
         (Ok(kv), Ok(config)) => match ensure_layout(&kv) {
             Ok(()) => Service::new(&kv, &SystemClock, &config).with_http(&SpinHttp).handle(&api_req),
             Err(_) if needs_no_store => Service::new(&kv, &SystemClock, &config).handle(&api_req),
@@ -42,11 +51,51 @@ fn handle(req: Request) -> Response {
         },
         (Err(e), _) => server_error(&format!("key-value store unavailable: {e}")),
         (_, Err(e)) => server_error(&format!("misconfigured deployment: {e}")),
-    };
-    let mut builder = Response::builder();
-    builder.status(resp.status);
-    for (k, v) in resp.headers {
-        builder.header(k, v);
     }
-    builder.body(resp.body).build()
+}
+
+/// Sends the answer with its `content-length`, the whole body written and finished before
+/// the response is handed over. Spin's HTTP server (3.6) does not set `TCP_NODELAY` and
+/// writes the headers as soon as the response is set: a body written after it leaves in a
+/// second small segment, which Nagle's algorithm holds until the client's delayed ACK,
+/// ~40 ms, on every request of a keep-alive connection. Ready before `set`, hyper writes
+/// headers and body together. A body larger than the stream takes at once (it is a
+/// channel of one chunk until the server reads it) is streamed after `set` instead.
+fn send(resp: ApiResponse, out: ResponseOutparam) {
+    let mut headers: Vec<(String, Vec<u8>)> = resp.headers.into_iter().map(|(k, v)| (k, v.into_bytes())).collect();
+    headers.push(("content-length".into(), resp.body.len().to_string().into_bytes()));
+    let response = OutgoingResponse::new(Fields::from_list(&headers).unwrap_or_else(|_| Fields::new()));
+    let _ = response.set_status_code(resp.status);
+    let Ok(body) = response.body() else {
+        return out.set(response);
+    };
+    let Ok(stream) = body.write() else {
+        return out.set(response);
+    };
+    let fits = resp.body.is_empty() || stream.check_write().is_ok_and(|n| n as usize >= resp.body.len());
+    if fits {
+        if !resp.body.is_empty() && stream.write(&resp.body).is_err() {
+            eprintln!("trigger: the response body could not be written");
+        }
+        drop(stream);
+        let _ = OutgoingBody::finish(body, None);
+        return out.set(response);
+    }
+    out.set(response);
+    let mut rest = resp.body.as_slice();
+    while !rest.is_empty() {
+        stream.subscribe().block();
+        let Ok(n) = stream.check_write() else {
+            // The client went away.
+            return;
+        };
+        let (chunk, more) = rest.split_at((n as usize).min(rest.len()));
+        if stream.write(chunk).is_err() {
+            return;
+        }
+        rest = more;
+    }
+    let _ = stream.blocking_flush();
+    drop(stream);
+    let _ = OutgoingBody::finish(body, None);
 }
