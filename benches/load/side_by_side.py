@@ -11,8 +11,9 @@ on this machine: `--other-pids` or `--other-process`).
 
 The other side's credentials come from TASKCLUSTER_CLIENT_ID / TASKCLUSTER_ACCESS_TOKEN
 (they need `hooks:modify-hook:taskhooks-bench/hook`, `assume:hook-id:taskhooks-bench/hook`
-and `hooks:get:taskhooks-bench:hook`, or pass `--other-hook GROUP/ID` of a hook that
-exists). Without `--other-root-url` only taskhooks is measured. Needs wrk (Debian package
+and `hooks:get:taskhooks-bench:hook`, and for `--trigger` `auth:create-role:` / `auth:update-role:`
+`hook-id:taskhooks-bench/*` and `hooks:trigger-hook:taskhooks-bench/hook`; or pass
+`--other-hook GROUP/ID` of a hook that exists). Without `--other-root-url` only taskhooks is measured. Needs wrk (Debian package
 `wrk`) and the packages in tests/python/requirements.txt. docs/benchmarks.md records runs.
 """
 
@@ -91,11 +92,23 @@ def matching_pids(pattern):
     return pids
 
 
+ROLE = {"description": "side-by-side benchmark", "scopes": ["queue:create-task:highest:bench/*", "queue:create-task:project:none", "queue:scheduler-id:-"]}
+
+
 def prepare(side):
-    """The hook under load: created (or replaced) unless the side names an existing one."""
+    """The hook under load, and the role its tasks are created with: created (or replaced)
+    unless the side names an existing hook."""
     if side.hook:
         return side.hook
     opts = {"rootUrl": side.root_url, "credentials": {"clientId": side.client_id, "accessToken": side.access_token}}
+    auth = taskcluster.Auth(opts)
+    try:
+        try:
+            auth.updateRole(f"hook-id:{GROUP}/*", ROLE)
+        except taskcluster.TaskclusterRestFailure:
+            auth.createRole(f"hook-id:{GROUP}/*", ROLE)
+    except taskcluster.TaskclusterRestFailure as e:
+        print(f"{side.name}: the hook's role could not be set ({e}); triggers need role hook-id:{GROUP}/* to succeed", file=sys.stderr)
     hooks = taskcluster.Hooks(opts)
     try:
         hooks.updateHook(GROUP, HOOK, TEMPLATE)
@@ -144,8 +157,6 @@ def main():
     host = RunningHost()
     try:
         sides = [Side("taskhooks", host.root_url, ROOT_CLIENT_ID, ROOT_ACCESS_TOKEN, lambda: [host.proc.pid], None)]
-        opts = {"rootUrl": host.root_url, "credentials": {"clientId": ROOT_CLIENT_ID, "accessToken": ROOT_ACCESS_TOKEN}}
-        taskcluster.Auth(opts).createRole(f"hook-id:{GROUP}/*", {"description": "bench", "scopes": ["queue:create-task:highest:bench/*", "queue:create-task:project:none", "queue:scheduler-id:-"]})
         if args.other_root_url:
             if args.other_pids:
                 pids = [int(p) for p in args.other_pids.split(",")]

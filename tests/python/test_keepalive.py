@@ -43,3 +43,16 @@ def test_each_answer_leaves_with_its_headers(spin_like_host, path):
             first, head, body = read_response(sock)
             assert b"transfer-encoding: chunked" not in head.lower(), head
             assert first.endswith(body) and len(body) > 0, (len(first), len(body))
+
+
+def test_an_answer_larger_than_one_write_is_streamed_whole(spin_like_host):
+    """A body beyond what the stream takes at once (1 MiB) is sent after the head."""
+    import taskcluster
+    from conftest import ROOT_ACCESS_TOKEN, ROOT_CLIENT_ID
+    opts = {"rootUrl": spin_like_host.root_url, "credentials": {"clientId": ROOT_CLIENT_ID, "accessToken": ROOT_ACCESS_TOKEN}}
+    hooks = taskcluster.Hooks(opts)
+    big = {"metadata": {"name": "big", "description": "d", "owner": "o@example.com"},
+           "task": {"payload": {"blob": "x" * (3 << 20)}}}
+    hooks.createHook("big", "one", big)
+    got = hooks.hook("big", "one")
+    assert got["task"]["payload"]["blob"] == big["task"]["payload"]["blob"]
