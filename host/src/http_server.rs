@@ -131,23 +131,35 @@ impl HttpTrigger {
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let req = store.data_mut().http().new_incoming_request(Scheme::Http, req).map_err(|e| anyhow!(e))?;
         let out = store.data_mut().http().new_response_outparam(sender).map_err(|e| anyhow!(e))?;
-        // The guest runs in its own task so it can keep streaming the body after it has
-        // set the response head.
-        let task = tokio::task::spawn(async move {
+        // The guest runs on this task until it sets the response head (no hand-over to
+        // another worker thread for the usual answer), then in its own task, so it can
+        // keep streaming the body while the connection sends it.
+        let mut guest = Box::pin(async move {
             let proxy = pre.instantiate_async(&mut store).await?;
             proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
         });
-        match receiver.await {
-            Ok(Ok(resp)) => Ok(resp.map(|b| b.map_err(|e| anyhow!(e)).boxed_unsync())),
-            Ok(Err(code)) => Err(anyhow!("guest returned error code {code:?}")),
-            Err(_) => {
-                let e = match task.await {
-                    Ok(Ok(())) => anyhow!("guest never set a response"),
-                    Ok(Err(e)) => anyhow!(e),
-                    Err(e) => anyhow!(e),
-                };
-                Err(e)
+        let mut receiver = receiver;
+        let (head, finished) = tokio::select! {
+            biased;
+            head = &mut receiver => (head.ok(), None),
+            ended = &mut guest => (receiver.try_recv().ok(), Some(ended)),
+        };
+        match (head, finished) {
+            (Some(Ok(resp)), finished) => {
+                // A guest still running streams the rest of its body from its own task.
+                if finished.is_none() {
+                    tokio::spawn(guest);
+                }
+                Ok(resp.map(|b| b.map_err(|e| anyhow!(e)).boxed_unsync()))
             }
+            (Some(Err(code)), _) => Err(anyhow!("guest returned error code {code:?}")),
+            (None, Some(Ok(()))) => Err(anyhow!("guest never set a response")),
+            (None, Some(Err(e))) => Err(anyhow!(e)),
+            // The outparam was dropped unset while the guest runs on: its end says why.
+            (None, None) => Err(match guest.await {
+                Ok(()) => anyhow!("guest never set a response"),
+                Err(e) => anyhow!(e),
+            }),
         }
     }
 }
