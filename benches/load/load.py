@@ -42,8 +42,8 @@ def lua_string(s):
     return json.dumps(s)
 
 
-def run_wrk(url, method, body, duration, connections):
-    creds = {"id": ROOT_CLIENT_ID, "key": ROOT_ACCESS_TOKEN, "algorithm": "sha256"}
+def run_wrk(url, method, body, duration, connections, client_id=ROOT_CLIENT_ID, access_token=ROOT_ACCESS_TOKEN):
+    creds = {"id": client_id, "key": access_token, "algorithm": "sha256"}
     sender = mohawk.Sender(creds, url, method, content=body, content_type="application/json" if body else "")
     script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
     content_type = 'wrk.headers["Content-Type"] = "application/json"' if body else ""

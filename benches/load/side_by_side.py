@@ -23,29 +23,17 @@ import os
 import pathlib
 import re
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 
-import mohawk
 import taskcluster
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "python"))
 from conftest import ROOT_ACCESS_TOKEN, ROOT_CLIENT_ID, RunningHost  # noqa: E402
 
-LUA = """
-wrk.method = "{method}"
-wrk.body = {body}
-wrk.headers["Authorization"] = {auth}
-{content_type}
-done = function(summary, latency, requests)
-  io.write(string.format("RESULT %d %d %d %f %f\\n", summary.requests,
-    summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    latency:percentile(99), summary.duration))
-end
-"""
+sys.path.insert(0, str(REPO / "benches" / "load"))
+from load import run_wrk  # noqa: E402
 
 TEMPLATE = {
     "metadata": {"name": "bench", "description": "side-by-side benchmark", "owner": "ops@example.com", "emailOnError": False},
@@ -118,22 +106,12 @@ def prepare(side):
 
 
 def wrk(side, method, path, body, duration, connections):
-    url = f"{side.root_url}/api/hooks/v1/hooks/{path}"
-    creds = {"id": side.client_id, "key": side.access_token, "algorithm": "sha256"}
-    # Hawk allows 15 minutes of skew and keeps no nonce cache: one header serves a round.
-    header = mohawk.Sender(creds, url, method, content=body, content_type="application/json" if body else "").request_header
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(LUA.format(method=method, body=json.dumps(body) if body else "nil", auth=json.dumps(header),
-                                content_type='wrk.headers["Content-Type"] = "application/json"' if body else ""))
+    """One round of `load.run_wrk` against the side, with the CPU its processes spent."""
     cpu_before = side.cpu_seconds()
-    out = subprocess.run(["wrk", "-t", "2", "-c", str(connections), "-d", f"{duration}s", "--latency", "-s", script.name, url],
-                         capture_output=True, text=True, check=True).stdout
+    r = run_wrk(f"{side.root_url}/api/hooks/v1/hooks/{path}", method, body, duration, connections, side.client_id, side.access_token)
     cpu = side.cpu_seconds() - cpu_before
-    os.unlink(script.name)
-    requests, bad, errors, p99, micros = re.search(r"RESULT (\d+) (\d+) (\d+) ([\d.]+) ([\d.]+)", out).groups()
-    requests = int(requests)
-    return {"rps": requests / (float(micros) / 1e6), "p99_ms": float(p99) / 1000, "cpu_ms_per_request": 1000 * cpu / max(requests, 1),
-            "failed": int(bad) + int(errors), "requests": requests}
+    return {"rps": r["rps"], "p99_ms": r["p99_ms"], "cpu_ms_per_request": 1000 * cpu / max(r["requests"], 1),
+            "failed": r["non_2xx"] + r["socket_errors"], "requests": r["requests"]}
 
 
 def main():

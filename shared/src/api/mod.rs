@@ -48,6 +48,13 @@ impl ApiRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
+
+    /// The scheme and authority of the URL the client used, from `spin-full-url`: WASI
+    /// HTTP withholds the `Host` header from guests, and Spin passes that URL instead.
+    pub(crate) fn spin_full_url(&self) -> Option<(&str, &str)> {
+        let (scheme, rest) = self.header("spin-full-url")?.split_once("://")?;
+        Some((scheme, rest.split('/').next().unwrap_or_default()))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -430,14 +437,11 @@ impl<'a> Service<'a> {
     }
 
     fn caller(&self, req: &ApiRequest) -> Result<Caller, ApiError> {
-        // WASI HTTP withholds the `Host` header from guests; Spin passes the URL the
-        // client used as `spin-full-url` instead.
-        let full_url = req.header("spin-full-url").and_then(|u| u.split_once("://"));
+        let full_url = req.spin_full_url();
         let scheme = full_url.map(|(s, _)| s).unwrap_or("http");
         let with_host;
         let headers = match (req.header("host"), full_url) {
-            (None, Some((_, rest))) => {
-                let authority = rest.split('/').next().unwrap_or_default();
+            (None, Some((_, authority))) => {
                 with_host = [req.headers.clone(), vec![("host".to_string(), authority.to_string())]].concat();
                 &with_host
             }

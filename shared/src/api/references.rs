@@ -62,9 +62,9 @@ pub(crate) fn root_url(req: &ApiRequest, public_url: Option<&str>) -> String {
     if let Some(url) = public_url.filter(|u| !u.is_empty()) {
         return url.trim_end_matches('/').to_string();
     }
-    let full_url = req.header("spin-full-url").and_then(|u| u.split_once("://"));
+    let full_url = req.spin_full_url();
     let scheme = req.header("x-forwarded-proto").map(str::trim).or(full_url.map(|(s, _)| s)).unwrap_or("http").to_ascii_lowercase();
-    let authority = req.header("host").or(full_url.map(|(_, rest)| rest.split('/').next().unwrap_or_default())).unwrap_or("localhost");
+    let authority = req.header("host").or(full_url.map(|(_, authority)| authority)).unwrap_or("localhost");
     format!("{scheme}://{authority}")
 }
 
