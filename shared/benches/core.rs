@@ -22,6 +22,13 @@ fn render(c: &mut Criterion) {
     c.bench_function("render/decision_task", |b| {
         b.iter(|| render_task(black_box(&template), black_box(&ctx), task_id, now).unwrap())
     });
+    // json-e's own render against its render of a template parsed once (a cron project's
+    // `.taskcluster.yml`, rendered for each of its jobs)
+    let context = serde_json::json!({"firedBy": "triggerHook", "payload": r["payload"], "taskId": task_id, "now": r["now"]});
+    let value = serde_json::Value::Object(template.clone());
+    c.bench_function("render/json_e_render", |b| b.iter(|| json_e::render(black_box(&value), black_box(&context)).unwrap()));
+    let parsed = json_e::Template::new(&value);
+    c.bench_function("render/json_e_template_parsed_once", |b| b.iter(|| parsed.render(black_box(&context)).unwrap()));
 }
 
 fn scopes(c: &mut Criterion) {

@@ -102,11 +102,15 @@ pub fn context(root_url: &str, repository: &RepositoryInfo, push: &Push, job_nam
     })
 }
 
-/// Renders `.taskcluster.yml` (already parsed) with `context` at `now`: the one task of
-/// its `tasks`, with its `taskId` taken out, or why not (build-decision's rules).
-pub fn render(taskcluster_yml: &Value, context: &Value, now: DateTime<Utc>) -> Result<(String, Map<String, Value>), String> {
-    let template = json!({"$let": {"now": iso_time(now)}, "in": taskcluster_yml});
-    let rendered = json_e::render(&template, context).map_err(|e| format!(".taskcluster.yml does not render: {e}"))?;
+/// Renders `.taskcluster.yml` (read and parsed once per checkout, for all of the
+/// project's jobs) with `context` at `now`: the one task of its `tasks`, with its
+/// `taskId` taken out, or why not (build-decision's rules).
+pub fn render(taskcluster_yml: &json_e::Template, context: &Value, now: DateTime<Utc>) -> Result<(String, Map<String, Value>), String> {
+    let mut context = context.clone();
+    if let Value::Object(c) = &mut context {
+        c.insert("now".into(), json!(iso_time(now)));
+    }
+    let rendered = taskcluster_yml.render(&context).map_err(|e| format!(".taskcluster.yml does not render: {e}"))?;
     let tasks = rendered.get("tasks").and_then(Value::as_array).ok_or(".taskcluster.yml rendered without a `tasks` list")?;
     let [task] = tasks.as_slice() else {
         return Err(format!(".taskcluster.yml rendered {} tasks; exactly one is supported", tasks.len()));
@@ -179,7 +183,7 @@ mod tests {
         let id = decision_task_id("mozilla-central", "nightly", slot);
         let nightly = job(json!({"include-cron-input": true, "rebuild-kinds": ["a b"]}));
         let ctx = context("https://tc.example.com", &repository, &push, "nightly", &nightly, &id, Some(&json!({"x": 1})));
-        let (task_id, task) = render(&tc_yml(), &ctx, slot).unwrap();
+        let (task_id, task) = render(&json_e::Template::new(&tc_yml()), &ctx, slot).unwrap();
         assert_eq!(task_id, id);
         assert!(!task.contains_key("taskId"), "taken out, as build-decision does");
         assert_eq!(task["created"], "2026-12-01T05:00:00.000Z", "JSON-e's now is the slot");
@@ -188,23 +192,23 @@ mod tests {
         assert_eq!(task["extra"]["cronTaskId"], id.as_str());
         assert_eq!(task["metadata"]["source"], "https://hg.mozilla.org/mozilla-central/raw/abc/.taskcluster.yml");
         // The same slot again: the identical task. Another slot: another id.
-        let (again, task_again) = render(&tc_yml(), &ctx, slot).unwrap();
+        let (again, task_again) = render(&json_e::Template::new(&tc_yml()), &ctx, slot).unwrap();
         assert_eq!((again, task_again), (task_id.clone(), task));
         assert_ne!(decision_task_id("mozilla-central", "nightly", slot + chrono::Duration::minutes(15)), task_id);
         // Without include-cron-input the payload is not the job's input.
         let plain = job(json!({}));
         let ctx = context("https://tc.example.com", &repository, &push, "nightly", &plain, &id, Some(&json!({"x": 1})));
-        assert_eq!(render(&tc_yml(), &ctx, slot).unwrap().1["payload"]["input"], json!({}));
+        assert_eq!(render(&json_e::Template::new(&tc_yml()), &ctx, slot).unwrap().1["payload"]["input"], json!({}));
     }
 
     #[test]
     fn a_taskcluster_yml_must_render_exactly_one_task_with_a_task_id() {
         let ctx = json!({"tasks_for": "cron", "ownTaskId": "fN1SmgV0T8WXX3LhKs2Gyw"});
         let now = Utc::now();
-        assert!(render(&json!({"tasks": []}), &ctx, now).unwrap_err().contains("0 tasks"));
-        assert!(render(&json!({"tasks": [{}, {}]}), &ctx, now).unwrap_err().contains("2 tasks"));
-        assert!(render(&json!({"tasks": [{"payload": {}}]}), &ctx, now).unwrap_err().contains("no taskId"));
-        assert!(render(&json!({"tasks": [{"taskId": {"$eval": "nope"}}]}), &ctx, now).unwrap_err().contains("does not render"));
-        assert!(render(&json!({"version": 1}), &ctx, now).unwrap_err().contains("without a `tasks` list"));
+        assert!(render(&json_e::Template::new(&json!({"tasks": []})), &ctx, now).unwrap_err().contains("0 tasks"));
+        assert!(render(&json_e::Template::new(&json!({"tasks": [{}, {}]})), &ctx, now).unwrap_err().contains("2 tasks"));
+        assert!(render(&json_e::Template::new(&json!({"tasks": [{"payload": {}}]})), &ctx, now).unwrap_err().contains("no taskId"));
+        assert!(render(&json_e::Template::new(&json!({"tasks": [{"taskId": {"$eval": "nope"}}]})), &ctx, now).unwrap_err().contains("does not render"));
+        assert!(render(&json_e::Template::new(&json!({"version": 1})), &ctx, now).unwrap_err().contains("without a `tasks` list"));
     }
 }

@@ -16,13 +16,15 @@ use crate::repository::{self, RepositoryHosts};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use std::cell::RefCell;
+use std::rc::Rc;
 use std::collections::BTreeMap;
 
 /// What one run read of a project's repository.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct Checkout {
     push: Push,
-    taskcluster_yml: Value,
+    /// Parsed once for all of the project's jobs this run renders.
+    taskcluster_yml: Rc<json_e::Template>,
 }
 
 pub struct CronSource<'a> {
@@ -61,8 +63,8 @@ impl<'a> CronSource<'a> {
             let text = repository::file(self.http, &url, r.kind, push.revision(), ".taskcluster.yml")
                 .map_err(read_error)?
                 .ok_or_else(|| format!("{} has no .taskcluster.yml at {}", r.url, push.revision()))?;
-            let taskcluster_yml = serde_norway::from_str(&text).map_err(|e| format!(".taskcluster.yml at {} is not valid YAML: {e}", push.revision()))?;
-            Ok(Checkout { push, taskcluster_yml })
+            let taskcluster_yml: Value = serde_norway::from_str(&text).map_err(|e| format!(".taskcluster.yml at {} is not valid YAML: {e}", push.revision()))?;
+            Ok(Checkout { push, taskcluster_yml: Rc::new(json_e::Template::new(&taskcluster_yml)) })
         };
         let result = read();
         self.checkouts.borrow_mut().insert(project.project.clone(), result.clone());

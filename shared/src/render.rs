@@ -139,20 +139,12 @@ pub fn render_task(
         context.insert("clientId".into(), json!(client_id));
     }
     let context = Value::Object(context);
-    // Built by moving the template in: `json!` with a borrowed template would serialise
-    // it again on every fire.
-    let wrap = |t: Value| {
-        let mut outer = Map::with_capacity(2);
-        outer.insert("$let".into(), json!({"now": now_iso}));
-        outer.insert("in".into(), t);
-        Value::Object(outer)
-    };
-    let render_with_now = |t: &Value| json_e::render(&wrap(t.clone()), &context);
-    let rendered = json_e::render(&wrap(Value::Object(template.clone())), &context).map_err(|e| {
-        let template = Value::Object(template.clone());
+    // `now` comes from the context: the fire time, not the wall clock at render.
+    let template = Value::Object(template.clone());
+    let rendered = json_e::render(&template, &context).map_err(|e| {
         let why = e.to_string();
         let why = why.strip_prefix("Interpreter Error: ").or_else(|| why.strip_prefix("Template Error: ")).unwrap_or(&why);
-        match locate_failure(&template, "template", &|t: &Value| render_with_now(t).is_err()) {
+        match locate_failure(&template, "template", &|t: &Value| json_e::render(t, &context).is_err()) {
             Some(path) => RenderError::Template(format!("InterpreterError at {path}: {why}")),
             None => RenderError::Template(format!("InterpreterError: {why}")),
         }
@@ -163,15 +155,16 @@ pub fn render_task(
     let Value::Object(mut task) = rendered else {
         return Err(RenderError::NotAnObject(kind(&rendered)));
     };
-    let mut default = |field: &str, value: Value| {
+    // Each default made only when it is needed: most templates set all four.
+    let mut default = |field: &str, value: &dyn Fn() -> String| {
         if task.get(field).is_none_or(is_falsy) {
-            task.insert(field.to_string(), value);
+            task.insert(field.to_string(), Value::String(value()));
         }
     };
-    default("created", json!(now_iso));
-    default("deadline", json!(iso_time(now + Duration::days(1))));
-    default("expires", json!(iso_time(now + Duration::days(30))));
-    default("taskGroupId", json!(task_id));
+    default("created", &|| now_iso.clone());
+    default("deadline", &|| iso_time(now + Duration::days(1)));
+    default("expires", &|| iso_time(now + Duration::days(30)));
+    default("taskGroupId", &|| task_id.to_string());
     Ok(Rendered::Task(task))
 }
 

@@ -29,7 +29,7 @@ fn main() {
     let mut test_file = File::create(&test_path).unwrap();
 
     writeln!(test_file, "use serde_json::Value;").unwrap();
-    writeln!(test_file, "use json_e::{{render, use_test_now}};").unwrap();
+    writeln!(test_file, "use json_e::{{render, use_test_now, Template}};").unwrap();
 
     let mut section = String::from("unknown");
 
@@ -146,6 +146,10 @@ fn {test_name}() {{
             r##"
     let result: Value = serde_json::from_str(r#"{result}"#).unwrap();
     assert_eq!(render(&template, &context).unwrap(), result);
+    // the same through a Template parsed once, rendered twice
+    let parsed = Template::new(&template);
+    assert_eq!(parsed.render(&context).unwrap(), result);
+    assert_eq!(parsed.render(&context).unwrap(), result);
 }}
 "##,
             result = result
@@ -156,7 +160,11 @@ fn {test_name}() {{
         write!(
             test_file,
             r##"
-    assert!(render(&template, &context).is_err());
+    let error = render(&template, &context).unwrap_err().to_string();
+    // the same error through a Template parsed once, rendered twice
+    let parsed = Template::new(&template);
+    assert_eq!(parsed.render(&context).unwrap_err().to_string(), error);
+    assert_eq!(parsed.render(&context).unwrap_err().to_string(), error);
 }}
 "##
         )

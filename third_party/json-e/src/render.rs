@@ -23,15 +23,49 @@ pub fn render(template: &SerdeValue, context: &SerdeValue) -> Result<SerdeValue>
     let template: Value = template.into();
     let context = Context::from_serde_value(context, Some(&BUILTINS))?;
 
-    // set "now" in context to a single current time for the duration of the render
+    // set "now" in context to a single current time for the duration of the render,
+    // unless the caller's context gives one: as in the JavaScript and Python
+    // implementations, where the given context is merged over `{now: fromNow("0 seconds")}`
     let mut context = context.child();
-    context.insert("now", Value::String(now()));
-
-    match _render(&template, &context) {
-        // note that this will convert DeletionMarker into Null
-        Ok(v) => Ok(v.try_into()?),
-        Err(e) => Err(e),
+    if context.get("now").is_none() {
+        context.insert("now", Value::String(now()));
     }
+
+    render_value(&template, &context)?.try_into()
+}
+
+/// Render a converted template (note that a DeletionMarker result becomes Null when
+/// converted to JSON).
+pub(crate) fn render_value(template: &Value, context: &Context) -> Result<Value> {
+    _render(template, context)
+}
+
+#[cfg(test)]
+thread_local! {
+    static FALLBACK_PARSES: std::cell::Cell<usize> = std::cell::Cell::new(0);
+}
+
+/// How many expressions of a `Template` this thread had to parse while rendering it,
+/// because the template's walk had not (tests only).
+#[cfg(test)]
+pub(crate) fn fallback_parses() -> usize {
+    FALLBACK_PARSES.with(|c| c.get())
+}
+
+fn count_fallback(context: &Context) {
+    #[cfg(test)]
+    if context.parsed().is_some() {
+        FALLBACK_PARSES.with(|c| c.set(c.get() + 1));
+    }
+}
+
+/// The parse of `expression` as a whole: the template's, if it was parsed ahead.
+fn parse_whole<'e>(expression: &'e str, context: &Context<'e>) -> Result<Cow<'e, interpreter::Node<'e>>> {
+    if let Some(node) = context.parsed().and_then(|p| p.whole(expression)) {
+        return Ok(Cow::Borrowed(node));
+    }
+    count_fallback(context);
+    Ok(Cow::Owned(interpreter::parse_all(expression)?))
 }
 
 /// Inner, recursive render function.
@@ -60,6 +94,10 @@ fn _render(template: &Value, context: &Context) -> Result<Value> {
             for (k, v) in o.iter() {
                 // apply interpolation to key
                 // this allows keys that start with an interpolation to work
+                // (a key without `$` cannot name an operator: skip interpolating it)
+                if !k.contains('$') {
+                    continue;
+                }
                 let interpolated = interpolate(k, context)?;
                 let mut chars = interpolated.chars();
                 if chars.next() == Some('$') && chars.next() != Some('$') {
@@ -105,21 +143,28 @@ fn interpolate(mut source: &str, context: &Context) -> Result<String> {
                 if s == "${" {
                     result.push_str(source.get(..offset).unwrap());
                     let expr = source.get(offset + 2..).unwrap();
-                    let (parsed, remainder) = interpreter::parse_partial(expr)?;
+                    let (parsed, remainder) = match context.parsed().and_then(|p| p.partial(expr)) {
+                        Some((node, remainder)) => (Cow::Borrowed(node), remainder),
+                        None => {
+                            count_fallback(context);
+                            let (node, remainder) = interpreter::parse_partial(expr)?;
+                            (Cow::Owned(node), remainder)
+                        }
+                    };
                     if remainder.get(0..1) != Some("}") {
                         // Hide '{' in this error message from the formatting machinery in bail macro
                         let msg = "unterminated ${..} expression";
                         bail!(msg);
                     }
-                    let eval_result = interpreter::evaluate(&parsed, context)?;
+                    let eval_result = interpreter::evaluate_ref(&parsed, context)?;
 
-                    match eval_result {
+                    match &*eval_result {
                         Value::Number(n) => write!(&mut result, "{}", n)?,
                         Value::Bool(true) => result.push_str("true"),
                         Value::Bool(false) => result.push_str("false"),
                         // null interpolates to an empty string
                         Value::Null => {}
-                        Value::String(s) => result.push_str(&s),
+                        Value::String(s) => result.push_str(s),
                         _ => bail!("interpolation of '{}' produced an array or object", expr),
                     }
 
@@ -152,8 +197,14 @@ fn interpolate(mut source: &str, context: &Context) -> Result<String> {
 
 /// Evaluate the given expression and return the resulting Value
 fn evaluate(expression: &str, context: &Context) -> Result<Value> {
-    let parsed = interpreter::parse_all(expression)?;
+    let parsed = parse_whole(expression, context)?;
     interpreter::evaluate(&parsed, context)
+}
+
+/// Evaluate the given expression for its truthiness, without copying what it names.
+fn evaluate_truthy(expression: &str, context: &Context) -> Result<bool> {
+    let parsed = parse_whole(expression, context)?;
+    Ok(bool::from(&*interpreter::evaluate_ref(&parsed, context)?))
 }
 
 /// The given object may be an operator: it has the given key that starts with `$`.  If so,
@@ -332,11 +383,11 @@ fn if_operator(operator: &str, value: &Value, object: &Object, context: &Context
     check_operator_properties(operator, object, |prop| prop == "then" || prop == "else")?;
 
     let eval_result = match value {
-        Value::String(s) => evaluate(s, context)?,
+        Value::String(s) => evaluate_truthy(s, context)?,
         _ => return Err(template_error!("$if can evaluate string expressions only")),
     };
 
-    let prop = if eval_result.into() { "then" } else { "else" };
+    let prop = if eval_result { "then" } else { "else" };
     match object.get(prop) {
         None => Ok(Value::DeletionMarker),
         Some(val) => Ok(_render(val, context)?),
@@ -545,8 +596,7 @@ fn find_operator(
             }
 
             if let Value::String(ref s) = each_tpl {
-                let eval_result = evaluate(s, &subcontext)?;
-                if bool::from(eval_result) {
+                if evaluate_truthy(s, &subcontext)? {
                     return _render(v, &subcontext);
                 }
             } else {
@@ -569,8 +619,8 @@ fn match_operator(
     if let Value::Object(ref obj) = value {
         let mut res = vec![];
         for (cond, val) in obj {
-            if let Ok(cond) = evaluate(cond, context) {
-                if !bool::from(cond) {
+            if let Ok(cond) = evaluate_truthy(cond, context) {
+                if !cond {
                     continue;
                 }
                 res.push(_render(val, context)?);
@@ -600,8 +650,8 @@ fn switch_operator(
                 continue;
             }
             // try to evaluate the condition
-            if let Ok(cond) = evaluate(cond, context) {
-                if !bool::from(cond) {
+            if let Ok(cond) = evaluate_truthy(cond, context) {
+                if !cond {
                     continue;
                 }
                 if res.is_some() {
@@ -870,6 +920,51 @@ mod tests {
     use super::is_identifier;
     use crate::render;
     use serde_json::json;
+
+    #[test]
+    fn now_from_the_context_wins() {
+        // as in the JavaScript and Python implementations
+        let template = json!({"at": "${now}", "later": {"$fromNow": "1 hour"}});
+        let context = json!({"now": "2017-01-19T16:27:20.974Z"});
+        assert_eq!(
+            render(&template, &context).unwrap(),
+            json!({"at": "2017-01-19T16:27:20.974Z", "later": "2017-01-19T17:27:20.974Z"})
+        );
+    }
+
+    #[test]
+    fn values_named_in_expressions_are_read_in_place() {
+        // identifiers, properties and indexes are borrowed from the context; the result
+        // must still be the value itself, and a missing property still an error
+        let context = json!({"p": {"a": {"b": [1, "x", {"c": true}]}, "s": "hello"}});
+        let template = json!({
+            "whole": {"$eval": "p.a"},
+            "deep": {"$eval": "p.a.b[2].c"},
+            "neg": {"$eval": "p.a.b[-2]"},
+            "key": {"$eval": "p['s']"},
+            "nokey": {"$eval": "p['t']"},
+            "char": {"$eval": "p.s[1]"},
+            "eq": {"$eval": "p.a.b[0] == 1 && p.s in ['hello']"},
+            "owned": {"$eval": "{k: p.a}.k.b[1]"},
+            "str": "${p.a.b[1]}-${p.s}"
+        });
+        assert_eq!(
+            render(&template, &context).unwrap(),
+            json!({
+                "whole": {"b": [1, "x", {"c": true}]},
+                "deep": true,
+                "neg": "x",
+                "key": "hello",
+                "nokey": null,
+                "char": "e",
+                "eq": true,
+                "owned": "x",
+                "str": "x-hello"
+            })
+        );
+        let missing = render(&json!({"$eval": "p.nope"}), &context).unwrap_err();
+        assert_eq!(missing.to_string(), "Interpreter Error: object has no property nope");
+    }
 
     #[test]
     fn render_returns_correct_template() {

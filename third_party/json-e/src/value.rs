@@ -216,8 +216,22 @@ impl TryFrom<&Value> for SerdeValue {
 impl TryFrom<Value> for SerdeValue {
     type Error = Error;
 
+    /// Like the conversion from `&Value`, moving strings and keys instead of copying them.
     fn try_from(value: Value) -> Result<SerdeValue> {
-        SerdeValue::try_from(&value)
+        Ok(match value {
+            Value::String(s) => SerdeValue::String(s),
+            Value::Object(o) => SerdeValue::Object(
+                o.into_iter()
+                    .map(|(k, v)| Ok((k, SerdeValue::try_from(v)?)))
+                    .collect::<Result<Map<String, SerdeValue>>>()?,
+            ),
+            Value::Array(a) => SerdeValue::Array(
+                a.into_iter()
+                    .map(SerdeValue::try_from)
+                    .collect::<Result<Vec<SerdeValue>>>()?,
+            ),
+            other => SerdeValue::try_from(&other)?,
+        })
     }
 }
 

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use crate::render::is_identifier;
+use crate::template::Parsed;
 use crate::value::Value;
 use anyhow::{anyhow, Result};
 use serde_json::Value as SerdeValue;
@@ -10,6 +11,8 @@ use std::collections::HashMap;
 pub(crate) struct Context<'a> {
     content: HashMap<String, Value>,
     parent: Option<&'a Context<'a>>,
+    /// The expressions of the template being rendered, parsed ahead (`Template`).
+    parsed: Option<&'a Parsed<'a>>,
 }
 
 /// Context for expression evaluation.
@@ -19,6 +22,7 @@ impl<'a> Context<'a> {
         Context {
             content: HashMap::new(),
             parent: None,
+            parsed: None,
         }
     }
 
@@ -28,7 +32,22 @@ impl<'a> Context<'a> {
         Context {
             content: HashMap::new(),
             parent: Some(self),
+            parsed: self.parsed,
         }
+    }
+
+    /// A child context that renders with the expressions of `parsed`.
+    pub(crate) fn child_with_parsed(&'a self, parsed: &'a Parsed<'a>) -> Context<'a> {
+        Context {
+            content: HashMap::new(),
+            parent: Some(self),
+            parsed: Some(parsed),
+        }
+    }
+
+    /// The expressions parsed ahead, if the template was.
+    pub(crate) fn parsed(&self) -> Option<&'a Parsed<'a>> {
+        self.parsed
     }
 
     /// Create a context from a Serde JSON value, which must be an object.
@@ -36,9 +55,26 @@ impl<'a> Context<'a> {
         value: &'_ SerdeValue,
         parent: Option<&'a Context>,
     ) -> Result<Context<'a>> {
-        // TODO: this could be more efficient by converting only the values and not cloning
-        let value: Value = value.into();
-        Context::from_value(&value, parent)
+        // Each value converted once, straight into the context.
+        let mut c = Context {
+            content: HashMap::new(),
+            parent,
+            parsed: parent.and_then(|p| p.parsed),
+        };
+        if let SerdeValue::Object(o) = value {
+            if o.keys().any(|k| !is_identifier(k)) {
+                return Err(template_error!(
+                    "top level keys of context must follow /[a-zA-Z_][a-zA-Z0-9_]"
+                ));
+            }
+            c.content.reserve(o.len());
+            for (k, v) in o.iter() {
+                c.insert(k.as_str(), v.into());
+            }
+        } else {
+            return Err(anyhow!("Context is not an Object"));
+        }
+        Ok(c)
     }
 
     /// Create a context from a json-e Value, which must be an object
@@ -46,6 +82,7 @@ impl<'a> Context<'a> {
         let mut c = Context {
             content: HashMap::new(),
             parent,
+            parsed: parent.and_then(|p| p.parsed),
         };
 
         if let Value::Object(o) = value {

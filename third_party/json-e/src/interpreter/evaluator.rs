@@ -4,15 +4,31 @@ use super::context::Context;
 use super::node::Node;
 use crate::value::{Object, Value};
 use anyhow::Result;
+use std::borrow::Cow;
 
 pub(crate) fn evaluate(node: &Node, context: &Context) -> Result<Value> {
+    evaluate_ref(node, context).map(Cow::into_owned)
+}
+
+/// Evaluate to a value borrowed from the context where the expression names one (an
+/// identifier, or a property or index of one), and to an owned value otherwise. Looking up
+/// `payload.project` would otherwise copy all of `payload` to read one string of it.
+pub(crate) fn evaluate_ref<'c>(node: &Node, context: &'c Context) -> Result<Cow<'c, Value>> {
+    match *node {
+        Node::Ident(i) => match context.get(i) {
+            Some(v) => Ok(Cow::Borrowed(v)),
+            None => Err(interpreter_error!("unknown context value {}", i)),
+        },
+        Node::Index(ref v, ref i) => index(context, v.as_ref(), i.as_ref()),
+        Node::Dot(ref v, p) => dot(context, v.as_ref(), p),
+        _ => evaluate_owned(node, context).map(Cow::Owned),
+    }
+}
+
+fn evaluate_owned(node: &Node, context: &Context) -> Result<Value> {
     match *node {
         Node::Number(n) => Ok(Value::Number(n.parse()?)),
         Node::String(s) => Ok(Value::String(s.to_owned())),
-        Node::Ident(i) => match context.get(i) {
-            Some(v) => Ok(v.clone()),
-            None => Err(interpreter_error!("unknown context value {}", i)),
-        },
         Node::True => Ok(Value::Bool(true)),
         Node::False => Ok(Value::Bool(false)),
         Node::Null => Ok(Value::Null),
@@ -32,10 +48,11 @@ pub(crate) fn evaluate(node: &Node, context: &Context) -> Result<Value> {
         }
         Node::Un(op, ref v) => un(context, op, v.as_ref()),
         Node::Op(ref l, o, ref r) => op(context, l.as_ref(), o, r.as_ref()),
-        Node::Index(ref v, ref i) => index(context, v.as_ref(), i.as_ref()),
         Node::Slice(ref v, ref a, ref b) => slice(context, v.as_ref(), a.as_deref(), b.as_deref()),
-        Node::Dot(ref v, p) => dot(context, v.as_ref(), p),
         Node::Func(ref f, ref args) => func(context, f.as_ref(), &args[..]),
+        Node::Ident(_) | Node::Index(..) | Node::Dot(..) => {
+            evaluate_ref(node, context).map(Cow::into_owned)
+        }
     }
 }
 
@@ -71,19 +88,19 @@ fn un(context: &Context, op: &str, v: &Node) -> Result<Value> {
 }
 
 fn op(context: &Context, l: &Node, o: &str, r: &Node) -> Result<Value> {
-    let l = evaluate(l, context)?;
+    let l = evaluate_ref(l, context)?;
 
     // perform the short-circuiting operations first
-    if o == "||" && bool::from(&l) {
+    if o == "||" && bool::from(&*l) {
         return Ok(Value::Bool(true));
-    } else if o == "&&" && !bool::from(&l) {
+    } else if o == "&&" && !bool::from(&*l) {
         return Ok(Value::Bool(false));
     }
 
     // now we can unconditionally evaluate the right operand
-    let r = evaluate(r, context)?;
+    let r = evaluate_ref(r, context)?;
 
-    match (l, o, r) {
+    match (&*l, o, &*r) {
         (Value::Number(ref l), "**", Value::Number(ref r)) => Ok(Value::Number(l.powf(*r))),
         (_, "**", _) => Err(interpreter_error!("This operator expects numbers")),
 
@@ -131,7 +148,7 @@ fn op(context: &Context, l: &Node, o: &str, r: &Node) -> Result<Value> {
         (l, "!=", r) => Ok(Value::Bool(l != r)),
 
         (Value::String(ref l), "in", Value::String(ref r)) => Ok(Value::Bool(r.contains(l))),
-        (ref l, "in", Value::Array(ref r)) => Ok(Value::Bool(r.iter().any(|x| l == x))),
+        (ref l, "in", Value::Array(ref r)) => Ok(Value::Bool(r.iter().any(|x| *l == x))),
         (Value::String(ref l), "in", Value::Object(ref r)) => Ok(Value::Bool(r.contains_key(l))),
         (_, "in", _) => Err(interpreter_error!("Expected proper args for in")),
 
@@ -144,8 +161,17 @@ fn op(context: &Context, l: &Node, o: &str, r: &Node) -> Result<Value> {
     }
 }
 
-fn index(context: &Context, v: &Node, i: &Node) -> Result<Value> {
-    match (evaluate(v, context)?, evaluate(i, context)?) {
+fn index<'c>(context: &'c Context, v: &Node, i: &Node) -> Result<Cow<'c, Value>> {
+    let v = evaluate_ref(v, context)?;
+    let i = evaluate_ref(i, context)?;
+    match v {
+        Cow::Borrowed(v) => index_into(v, &i),
+        Cow::Owned(v) => index_into(&v, &i).map(|p| Cow::Owned(p.into_owned())),
+    }
+}
+
+fn index_into<'v>(v: &'v Value, i: &Value) -> Result<Cow<'v, Value>> {
+    match (v, i) {
         (Value::Array(ref a), ref n) => {
             let mut i = number_to_i64(n).ok_or(interpreter_error!(
                 "should only use integers to access arrays or strings"
@@ -154,7 +180,7 @@ fn index(context: &Context, v: &Node, i: &Node) -> Result<Value> {
                 i += a.len() as i64
             }
             if let Some(v) = a.get(i as usize) {
-                Ok(v.clone())
+                Ok(Cow::Borrowed(v))
             } else {
                 Err(interpreter_error!("index out of bounds"))
             }
@@ -171,7 +197,7 @@ fn index(context: &Context, v: &Node, i: &Node) -> Result<Value> {
                 }
             }
             if let Some(c) = s.chars().nth(i as usize) {
-                Ok(Value::String(c.into()))
+                Ok(Cow::Owned(Value::String(c.into())))
             } else {
                 Err(interpreter_error!(
                     "index out of bounds or not on utf8 boundary"
@@ -181,9 +207,9 @@ fn index(context: &Context, v: &Node, i: &Node) -> Result<Value> {
 
         (Value::Object(ref o), Value::String(ref s)) => {
             if let Some(v) = o.get(s) {
-                Ok(v.clone())
+                Ok(Cow::Borrowed(v))
             } else {
-                Ok(Value::Null)
+                Ok(Cow::Owned(Value::Null))
             }
         }
         (Value::Object(_), _) => Err(interpreter_error!("object keys must be strings")),
@@ -262,11 +288,18 @@ fn slice(context: &Context, v: &Node, a: Option<&Node>, b: Option<&Node>) -> Res
     r
 }
 
-fn dot(context: &Context, v: &Node, p: &str) -> Result<Value> {
-    match evaluate(v, context)? {
+fn dot<'c>(context: &'c Context, v: &Node, p: &str) -> Result<Cow<'c, Value>> {
+    match evaluate_ref(v, context)? {
+        Cow::Borrowed(v) => property(v, p).map(Cow::Borrowed),
+        Cow::Owned(v) => property(&v, p).map(|v| Cow::Owned(v.clone())),
+    }
+}
+
+fn property<'v>(v: &'v Value, p: &str) -> Result<&'v Value> {
+    match v {
         Value::Object(ref o) => {
             if let Some(v) = o.get(p) {
-                Ok(v.clone())
+                Ok(v)
             } else {
                 Err(interpreter_error!("object has no property {}", p))
             }

@@ -13,7 +13,7 @@ use nom::{
     bytes::complete::{tag, take_till},
     character::complete::{alpha1, alphanumeric1, char, digit1},
     combinator::{map_res, not, opt, recognize},
-    multi::{fold_many0, many0, separated_list0},
+    multi::{many0, separated_list0},
     sequence::{delimited, pair, tuple},
     Err, IResult,
 };
@@ -223,10 +223,11 @@ fn index_or_fn_expr(input: &str) -> IResult<&str, Node<'_>> {
         Ok(ExprKind::Func(input.1))
     }
 
-    let (i, init) = unary_expr(input)?;
-
-    fold_many0(
-        ws(alt((
+    // `fold_many0` written out, as in `binop!`: its initial-value closure cloned the
+    // operand on every parse.  Every suffix starts with a token, so the loop advances.
+    let (mut i, mut acc) = unary_expr(input)?;
+    loop {
+        match ws(alt((
             map_res(tuple((tag("["), expression, tag("]"))), index_expr),
             map_res(
                 tuple((
@@ -247,48 +248,52 @@ fn index_or_fn_expr(input: &str) -> IResult<&str, Node<'_>> {
                 ))),
                 func_expr,
             ),
-        ))),
-        // This clone is necessary because backtracking may result in this
-        // parser running more than once.
-        move || init.clone(),
-        |acc: Node, expr_kind: ExprKind| {
-            let acc = Box::new(acc);
-            match expr_kind {
-                ExprKind::Index(i) => Node::Index(acc, i),
-                ExprKind::Slice(a, b) => Node::Slice(acc, a, b),
-                ExprKind::Dot(p) => Node::Dot(acc, p),
-                ExprKind::Func(args) => Node::Func(acc, args),
+        )))(i) {
+            Ok((rest, expr_kind)) => {
+                let lhs = Box::new(acc);
+                acc = match expr_kind {
+                    ExprKind::Index(i) => Node::Index(lhs, i),
+                    ExprKind::Slice(a, b) => Node::Slice(lhs, a, b),
+                    ExprKind::Dot(p) => Node::Dot(lhs, p),
+                    ExprKind::Func(args) => Node::Func(lhs, args),
+                };
+                i = rest;
             }
-        },
-    )(i)
+            Err(Err::Error(_)) => return Ok((i, acc)),
+            Err(e) => return Err(e),
+        }
+    }
 }
 
-/// Exponentiation is right-associative
+/// Exponentiation is right-associative.  The left operand is parsed once: trying
+/// `lhs ** rhs` first and then `lhs` alone parsed every operand twice, at every level.
 fn exp_expr(input: &str) -> IResult<&str, Node<'_>> {
-    fn node<'a>(input: (Node<'a>, &'a str, Node<'a>)) -> Result<Node<'a>, ()> {
-        Ok(Node::Op(Box::new(input.0), input.1, Box::new(input.2)))
+    let (i, lhs) = index_or_fn_expr(input)?;
+    match pair(tag("**"), exp_expr)(i) {
+        Ok((i, (op, rhs))) => Ok((i, Node::Op(Box::new(lhs), op, Box::new(rhs)))),
+        Err(Err::Error(_)) => Ok((i, lhs)),
+        Err(e) => Err(e),
     }
-
-    alt((
-        map_res(tuple((index_or_fn_expr, tag("**"), exp_expr)), node),
-        index_or_fn_expr,
-    ))(input)
 }
 
 /// Define a simple left-associative binary operation which chains to a
-/// higher-precedence operation.
+/// higher-precedence operation.  This is `fold_many0` written out, because
+/// `fold_many0` needs its initial value from a closure, which had to clone the whole
+/// left operand at every precedence level of every parse.
 macro_rules! binop {
     ($name:ident, $higher_prec:ident, $ops:expr) => {
         fn $name(input: &str) -> IResult<&str, Node<'_>> {
-            let (i, init) = $higher_prec(input)?;
-
-            fold_many0(
-                pair($ops, $higher_prec),
-                // This clone is necessary because backtracking may result in this
-                // parser running more than once.
-                move || init.clone(),
-                |acc: Node, (op, val): (&str, Node)| Node::Op(Box::new(acc), op, Box::new(val)),
-            )(i)
+            let (mut i, mut acc) = $higher_prec(input)?;
+            loop {
+                match pair($ops, $higher_prec)(i) {
+                    Ok((rest, (op, val))) => {
+                        acc = Node::Op(Box::new(acc), op, Box::new(val));
+                        i = rest;
+                    }
+                    Err(Err::Error(_)) => return Ok((i, acc)),
+                    Err(e) => return Err(e),
+                }
+            }
         }
     };
 }
