@@ -79,7 +79,11 @@ if (!scopes.satisfiesExpression(expanded, s.expression)) throw new Error('JS exp
 const from = new Date(sc.from);
 
 const cases = [
-  ['render/decision_task', 'json-e render',
+  ['render/decision_task', 'json-e render; Rust: the service\'s render_task, defaults included',
+    () => jsone(r.template, { firedBy: r.firedBy, payload: r.payload, taskId: r.taskId, now: r.now })],
+  ['render/json_e_render', 'json-e render; Rust: json_e::render',
+    () => jsone(r.template, { firedBy: r.firedBy, payload: r.payload, taskId: r.taskId, now: r.now })],
+  ['render/json_e_template_parsed_once', 'json-e render; Rust: json_e::Template parsed once, rendered',
     () => jsone(r.template, { firedBy: r.firedBy, payload: r.payload, taskId: r.taskId, now: r.now })],
   ['scopes/expand_and_satisfy', 'role expansion (same algorithm) + lib-scopes satisfiesExpression',
     () => scopes.satisfiesExpression(expand(s.clientScopes, s.roles), s.expression)],

@@ -1,5 +1,6 @@
 mod context;
 mod evaluator;
+mod fast_parser;
 mod node;
 mod parser;
 

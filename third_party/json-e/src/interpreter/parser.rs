@@ -317,6 +317,15 @@ fn expression(input: &str) -> IResult<&str, Node<'_>> {
 
 /// Parse an entire string as an expression.  Un-parsed characters are treated as an error.
 pub(crate) fn parse_all(input: &str) -> anyhow::Result<Node<'_>> {
+    // the hand-written parser first: the same tree, faster; nom for the rest and its errors
+    match super::fast_parser::parse_all(input) {
+        Some(node) => Ok(node),
+        None => nom_parse_all(input),
+    }
+}
+
+/// `parse_all` by the nom grammar alone (the definition the fast parser is tested against).
+pub(crate) fn nom_parse_all(input: &str) -> anyhow::Result<Node<'_>> {
     match expression(input) {
         Ok(("", node)) => Ok(node),
         Ok((unused, _)) => Err(anyhow!("Unexpected trailing characters {}", unused)),
@@ -328,6 +337,14 @@ pub(crate) fn parse_all(input: &str) -> anyhow::Result<Node<'_>> {
 
 /// Parse a part of a string as an expression, returning the remainder of the string.
 pub(crate) fn parse_partial(input: &str) -> anyhow::Result<(Node<'_>, &str)> {
+    match super::fast_parser::parse_partial(input) {
+        Some(parsed) => Ok(parsed),
+        None => nom_parse_partial(input),
+    }
+}
+
+/// `parse_partial` by the nom grammar alone.
+pub(crate) fn nom_parse_partial(input: &str) -> anyhow::Result<(Node<'_>, &str)> {
     match expression(input) {
         Ok((unused, node)) => Ok((node, unused)),
         Err(Err::Incomplete(_)) => unreachable!(),
