@@ -416,11 +416,6 @@ impl LoadedComponent {
     }
 }
 
-/// Kept-resident MiB per linear memory (`TASKHOOKS_KEEP_RESIDENT_MB`, for tuning runs).
-fn keep_resident_mb() -> usize {
-    std::env::var("TASKHOOKS_KEEP_RESIDENT_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(2)
-}
-
 /// The pooling allocator's limits: at most `MAX_INSTANCES` instances live at once (the
 /// host's concurrency), each memory up to `memory_bytes` (the limiter refuses growth past
 /// it first, with its own error), with the per-component counts `spin up` allows.
@@ -444,12 +439,8 @@ fn instance_pool(memory_bytes: usize) -> wasmtime::PoolingAllocationConfig {
         .max_memory_size(memory_bytes.max(64 * MB).next_power_of_two())
         // Pages a returned instance keeps mapped: the next one's first touches of its
         // heap and stack then fault nothing in.
-        .linear_memory_keep_resident(keep_resident_mb() * MB)
-        .table_keep_resident(MB / 2)
-        // Where the kernel has PAGEMAP_SCAN (Linux 6.7+), only the pages an instance
-        // dirtied are reset for the next, not all of the kept-resident range: without it
-        // every request paid a 2 MiB memset/memcpy (9% of a GET's CPU in perf).
-        .pagemap_scan(wasmtime::Enabled::Auto);
+        .linear_memory_keep_resident(2 * MB)
+        .table_keep_resident(MB / 2);
     pool
 }
 
