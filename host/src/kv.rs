@@ -423,8 +423,19 @@ mod tests {
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("the Redis tests need Debian's redis-server");
+        // Ready when it answers PING: a listening socket alone was seen to reset the
+        // first connections of a server still starting (a CI flake).
+        let answers = || -> std::io::Result<bool> {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+            s.set_read_timeout(Some(std::time::Duration::from_secs(1)))?;
+            s.write_all(b"PING\r\n")?;
+            let mut buf = [0u8; 7];
+            let n = s.read(&mut buf)?;
+            Ok(buf[..n].starts_with(b"+PONG"))
+        };
         for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            if answers().unwrap_or(false) {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(25));
