@@ -19,6 +19,9 @@ def block_after(heading, language):
 def test_readme_examples_run_as_written(host):
     env = dict(os.environ, TASKCLUSTER_ROOT_URL=host.root_url, TASKCLUSTER_CLIENT_ID=ROOT_CLIENT_ID,
                TASKCLUSTER_ACCESS_TOKEN=ROOT_ACCESS_TOKEN)
+    # The shell example's `python3` is the one with the client installed, as a reader's
+    # would be: this interpreter's (the virtualenv's), not whatever is first on PATH.
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     python = subprocess.run([sys.executable, "-c", block_after("## Use it with the official client", "python")],
                             env=env, capture_output=True, text=True)
     assert python.returncode == 0, python.stderr
