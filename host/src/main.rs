@@ -2,6 +2,7 @@
 //! the same spin.toml and the same .wasm files.
 
 mod apply;
+mod checkpointer;
 mod http_server;
 mod kv;
 mod maintenance;

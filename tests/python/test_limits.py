@@ -67,7 +67,12 @@ def ping_times_while(host, requests_to_run):
 def test_a_template_that_runs_forever_is_stopped_and_recorded_while_ping_answers(limited):
     hooks, auth, _ = clients(limited)
     auth.createRole("hook-id:abuse/*", {"description": "", "scopes": ["queue:create-task:*", "queue:scheduler-id:-"]})
-    spin = {"taskQueueId": "p/w", "payload": {"n": {"$map": {"$eval": "range(0, 10000000)"}, "each(x)": {"$eval": "x * 2"}}},
+    # A billion evaluations whose results are dropped (`$if` without `else`), so the render
+    # runs into the time limit with little memory: a map that kept its results reached the
+    # memory limit first once the components were built for speed.
+    dropped = {"$if": "false", "then": 1}
+    loop = lambda each: {"$map": {"$eval": "range(0, 1000)"}, "each(x)": each}  # noqa: E731
+    spin = {"taskQueueId": "p/w", "payload": {"n": loop(loop(loop(dropped)))},
             "metadata": {"name": "n", "description": "", "owner": "o@example.com", "source": "https://example.com"}}
     hooks.createHook("abuse", "spin", hook_with(spin))
     def trigger():
