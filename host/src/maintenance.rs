@@ -28,6 +28,9 @@ impl KeyValue for BackendKv {
     fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         Ok(taskhooks_shared::platform::align_found(keys, self.0.get_many(keys).map_err(err)?))
     }
+    fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        self.0.set_many(entries).map_err(err)
+    }
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
         self.0.increment(key, delta).map_err(err)
     }

@@ -191,8 +191,8 @@ impl EmbeddedQueue<'_> {
         let record = json!({"task": t, "status": status});
         // Membership first: a task is never stored without being listable in its group.
         let member = self.kv.increment(&layout::task_group_seq(&group), 1).map_err(StorageError::from)?;
-        self.kv.set(&layout::task_group_member(&group, member), task_id.as_bytes()).map_err(StorageError::from)?;
-        expiry::schedule(self.kv, expires, &Expiring::Task { task_id: task_id.to_string(), task_group_id: group, member })?;
+        let entry = (layout::task_group_member(&group, member), task_id.as_bytes().to_vec());
+        expiry::schedule_with(self.kv, expires, &Expiring::Task { task_id: task_id.to_string(), task_group_id: group, member }, vec![entry])?;
         // Created only if still absent (a concurrent create of the same taskId).
         let bytes = serde_json::to_vec(&record).expect("serialises");
         let raced = crate::cas::update(self.kv, &layout::task(task_id), |current| match current {

@@ -40,10 +40,21 @@ pub fn day_of(t: DateTime<Utc>) -> String {
 
 /// Puts `what` in the bucket of the day of `at` (the first day on which it may go).
 pub fn schedule(kv: &dyn KeyValue, at: DateTime<Utc>, what: &Expiring) -> Result<(), StorageError> {
+    schedule_with(kv, at, what, Vec::new())
+}
+
+/// [`schedule`], writing `records` (what expires) in the same batch as the entry: one
+/// write for both, and neither is stored without the other.
+pub fn schedule_with(kv: &dyn KeyValue, at: DateTime<Utc>, what: &Expiring, mut records: Vec<(String, Vec<u8>)>) -> Result<(), StorageError> {
     // The day after: a bucket is pruned once its whole day has passed.
     let day = day_of(at + Duration::days(1));
     let n = kv.increment(&layout::expiry_seq(&day), 1)?;
-    kv.set(&layout::expiry_entry(&day, n), &serde_json::to_vec(what).expect("serialises"))?;
+    records.push((layout::expiry_entry(&day, n), serde_json::to_vec(what).expect("serialises")));
+    if let [(key, value)] = records.as_slice() {
+        kv.set(key, value)?;
+    } else {
+        kv.set_many(&records)?;
+    }
     Ok(())
 }
 

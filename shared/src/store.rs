@@ -273,12 +273,13 @@ impl Store<'_> {
             Some(seq) => seq,
             None => self.next_fire_seq(g, h)?,
         };
-        self.write(&layout::fire(g, h, seq), fire)?;
         let at = chrono::DateTime::from_timestamp_millis(at_ms).unwrap_or_default();
-        expiry::schedule(
+        let record = (layout::fire(g, h, seq), serde_json::to_vec(fire).expect("records serialise"));
+        expiry::schedule_with(
             self.kv,
             at + chrono::Duration::days(FIRE_RETENTION_DAYS),
             &Expiring::Fire { hook_group_id: g.clone(), hook_id: h.clone(), seq },
+            vec![record],
         )?;
         Ok(seq)
     }

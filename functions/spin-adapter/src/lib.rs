@@ -37,6 +37,9 @@ impl KeyValue for SpinKeyValue {
     fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         Ok(taskhooks_shared::platform::align_found(keys, batch::get_many(&self.0, keys).map_err(store_error)?))
     }
+    fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        batch::set_many(&self.0, entries).map_err(store_error)
+    }
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
         atomics::increment(&self.0, key, delta).map_err(store_error)
     }

@@ -792,6 +792,11 @@ impl KeyValue for Dying<'_> {
     fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, crate::platform::StoreError> {
         self.inner.get_many(keys)
     }
+    /// One write: a batch lands whole or not at all, as on Spin's SQLite and Redis.
+    fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), crate::platform::StoreError> {
+        self.write()?;
+        self.inner.set_many(entries)
+    }
     fn increment(&self, key: &str, delta: i64) -> Result<i64, crate::platform::StoreError> {
         self.write()?;
         self.inner.increment(key, delta)
