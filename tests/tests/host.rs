@@ -18,6 +18,8 @@ fn write_fixture_app(dir: &Path) {
         let wasm = wat::parse_str(wat.replace("BODY", body)).expect("fixture WAT");
         std::fs::write(dir.join(format!("{name}.wasm")), wasm).unwrap();
     }
+    let probe = wat::parse_str(include_str!("../fixtures/memory-probe.wat")).expect("probe WAT");
+    std::fs::write(dir.join("probe.wasm"), probe).unwrap();
     let manifest = format!(
         r#"
 spin_manifest_version = 2
@@ -34,6 +36,9 @@ component = "trap"
 route = "/silent"
 component = "silent"
 [[trigger.http]]
+route = "/probe"
+component = "probe"
+[[trigger.http]]
 route = "/api/..."
 component = "trigger"
 [[trigger.cron]]
@@ -44,6 +49,8 @@ cron_expression = "* * * * * *"
 source = "trap.wasm"
 [component.silent]
 source = "silent.wasm"
+[component.probe]
+source = "probe.wasm"
 [component.trigger]
 source = "{trigger}"
 key_value_stores = ["default"]
@@ -89,6 +96,22 @@ fn a_trapping_or_silent_guest_costs_one_request_not_the_host() {
     assert!(log.contains("component `silent` failed on GET /silent: guest never set a response"), "{log}");
     // The healthy component beside them still answers.
     assert_eq!(host.request("GET", "/api/hooks/v1/ping", None).status, 200);
+}
+
+#[test]
+fn every_request_gets_a_fresh_instance_memory() {
+    // The pool reuses a returned instance's slot for the next request; its memory is
+    // reset page by page (PAGEMAP_SCAN) or range by range. Either way, what one request
+    // wrote must be gone for the next: in the stack region, in the data image, above it,
+    // and in memory the request grew.
+    let host = fixture_host();
+    for _ in 0..20 {
+        assert_eq!(host.request("GET", "/probe", None).status, 500);
+    }
+    let log = host.log();
+    assert_eq!(log.matches("component `probe` failed").count(), 20, "{log}");
+    assert!(!log.contains("divide by zero"), "a request saw an earlier one's memory: {log}");
+    assert_eq!(log.matches("unreachable").count(), 20, "{log}");
 }
 
 #[test]
