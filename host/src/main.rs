@@ -3,6 +3,7 @@
 
 mod apply;
 mod checkpointer;
+mod guest_stdout;
 mod http_server;
 mod kv;
 mod maintenance;
@@ -176,7 +177,9 @@ fn main() {
         .global_queue_interval(2)
         .build()
         .expect("tokio runtime");
-    if let Err(e) = rt.block_on(run(opts)) {
+    let result = rt.block_on(run(opts));
+    guest_stdout::flush();
+    if let Err(e) = result {
         eprintln!("taskhooks: error: {e:#}");
         std::process::exit(1);
     }

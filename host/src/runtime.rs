@@ -379,7 +379,7 @@ impl LoadedComponent {
     /// A store for one instance, limited to `limits`' memory and `time` of execution;
     /// `record` says which limit stopped it, if one did.
     pub fn new_store(&self, engine: &Engine, limits: &Limits, time: std::time::Duration, record: &LimitRecord) -> Store<HostState> {
-        let wasi = WasiCtx::builder().inherit_stdout().inherit_stderr().build();
+        let wasi = WasiCtx::builder().stdout(crate::guest_stdout::GuestStdout).inherit_stderr().build();
         let mut store = Store::new(
             engine,
             HostState {
