@@ -94,6 +94,19 @@ fn lock_connection(conn: &Mutex<Connection>) -> Result<std::sync::MutexGuard<'_,
     conn.lock().map_err(|_| anyhow!("key-value connection poisoned"))
 }
 
+/// `body` in one transaction begun with `begin`, committed if it succeeds and rolled back
+/// if it (or the commit) fails. By hand rather than with rusqlite's `Transaction`, which
+/// prepares its `BEGIN` and `COMMIT` anew each time: here they come from the statement
+/// cache, which matters for a batch of two writes (a record and its expiry entry).
+fn in_transaction<T>(c: &Connection, begin: &str, body: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    c.prepare_cached(begin)?.execute([])?;
+    let done = body(c).and_then(|v| c.prepare_cached("COMMIT")?.execute([]).map(|_| v));
+    if done.is_err() && !c.is_autocommit() {
+        let _ = c.prepare_cached("ROLLBACK").and_then(|mut s| s.execute([]));
+    }
+    done
+}
+
 /// A store in one SQLite file (several labels can share a file; rows carry the label).
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
@@ -177,35 +190,34 @@ impl KvBackend for SqliteStore {
     /// IN (…)` reads them, and one round of the WAL's shared-memory locks (about four
     /// `fcntl` calls) instead of one per key.
     fn get_many(&self, keys: &[String]) -> Result<Vec<(String, Option<Vec<u8>>)>> {
-        let mut conn = lock_connection(&self.conn)?;
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Deferred)?;
-        let mut found = Vec::new();
-        {
-            let mut stmt = tx.prepare_cached(SELECT)?;
-            for key in keys {
-                if let Some(v) = stmt.query_row(params![self.label, key], |r| r.get::<_, Vec<u8>>(0)).optional()? {
-                    found.push((key.clone(), Some(v)));
+        self.with(|c| {
+            in_transaction(c, "BEGIN DEFERRED", |c| {
+                let mut stmt = c.prepare_cached(SELECT)?;
+                let mut found = Vec::new();
+                for key in keys {
+                    if let Some(v) = stmt.query_row(params![self.label, key], |r| r.get::<_, Vec<u8>>(0)).optional()? {
+                        found.push((key.clone(), Some(v)));
+                    }
                 }
-            }
-        }
-        tx.commit()?;
-        Ok(found)
+                Ok(found)
+            })
+        })
     }
     fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<()> {
-        let mut conn = lock_connection(&self.conn)?;
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        for (k, v) in entries {
-            tx.prepare_cached(UPSERT)?.execute(params![self.label, k, v])?;
-        }
-        Ok(tx.commit()?)
+        self.with(|c| {
+            in_transaction(c, "BEGIN IMMEDIATE", |c| {
+                let mut stmt = c.prepare_cached(UPSERT)?;
+                entries.iter().try_for_each(|(k, v)| stmt.execute(params![self.label, k, v]).map(drop))
+            })
+        })
     }
     fn delete_many(&self, keys: &[String]) -> Result<()> {
-        let mut conn = lock_connection(&self.conn)?;
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        for k in keys {
-            tx.prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")?.execute(params![self.label, k])?;
-        }
-        Ok(tx.commit()?)
+        self.with(|c| {
+            in_transaction(c, "BEGIN IMMEDIATE", |c| {
+                let mut stmt = c.prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")?;
+                keys.iter().try_for_each(|k| stmt.execute(params![self.label, k]).map(drop))
+            })
+        })
     }
     /// One statement, so one transaction, as a `set` is: the counter's new bytes are made
     /// in SQL by `taskhooks_counter_add` ([`counter_add`]). A read then a write in a
