@@ -93,10 +93,14 @@ fn append(bytes: &[u8]) {
 
 /// Writes out what is buffered.
 pub fn flush() {
-    // Nowhere to report a failed write of stdout to but stderr; the lines are dropped,
-    // as a direct write's would be.
+    // Nowhere to report a failed write of stdout to but stderr, and only once (a closed
+    // stdout would otherwise say so every 20 ms); the lines are dropped, as a direct
+    // write's would be.
+    static REPORTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     if let Err(e) = STDOUT.write_to(&mut std::io::stdout().lock()) {
-        eprintln!("taskhooks: writing guest stdout: {e}");
+        if !REPORTED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            eprintln!("taskhooks: writing guest stdout: {e} (later failures are not reported)");
+        }
     }
 }
 

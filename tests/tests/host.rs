@@ -108,6 +108,11 @@ fn every_request_gets_a_fresh_instance_memory() {
     for _ in 0..20 {
         assert_eq!(host.request("GET", "/probe", None).status, 500);
     }
+    // A failure's line is written as its 500 goes out: wait for the last one.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while host.log().matches("component `probe` failed").count() < 20 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let log = host.log();
     assert_eq!(log.matches("component `probe` failed").count(), 20, "{log}");
     assert!(!log.contains("divide by zero"), "a request saw an earlier one's memory: {log}");
