@@ -120,7 +120,7 @@ impl Service<'_> {
 
     pub(super) fn hook(&self, call: &Call) -> Result<Value, ApiError> {
         let (g, h) = ids(call)?;
-        Ok(to_json(self.store().hook(&g, &h)?.ok_or_else(no_such_hook)?.definition))
+        Ok(to_json(self.store().hook_definition(&g, &h)?.ok_or_else(no_such_hook)?))
     }
 
     pub(super) fn remove_hook(&self, call: &Call) -> Result<Value, ApiError> {
