@@ -2,7 +2,8 @@
 //!
 //! The components log a line per request (the API's `monitor.apiMethod` record). Written
 //! through to the host's stdout, each line is a `write` and, when a pipe or a terminal
-//! reads it, a wake-up of the reader: a sixth of an authenticated GET's CPU under load.
+//! reads it, a wake-up of the reader: 5% of an authenticated GET's CPU under load, and
+//! the reader's own CPU besides.
 //! Here a guest's write appends to one process-wide buffer, and a thread writes the buffer
 //! out every [`FLUSH_EVERY`]. Lines keep their order and are never split (a guest's write
 //! is appended whole); a line reaches stdout at most that much later. The buffer is

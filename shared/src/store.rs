@@ -159,13 +159,7 @@ impl Store<'_> {
     /// nothing else, and opening the trigger token and next taskId (AES-GCM-SIV, in
     /// software in a component) is most of the cost of reading a hook.
     pub fn hook_definition(&self, g: &HookGroupId, h: &HookId) -> Result<Option<HookDefinition>, StorageError> {
-        let key = layout::hook(g.as_str(), h.as_str());
-        match self.kv.get(&key)? {
-            None => Ok(None),
-            Some(bytes) => serde_json::from_slice::<StoredHook>(&bytes)
-                .map(|stored| Some(stored.definition))
-                .map_err(|e| StorageError::Corrupt { key, reason: e.to_string() }),
-        }
+        Ok(self.read::<StoredHook>(&layout::hook(g.as_str(), h.as_str()))?.map(|stored| stored.definition))
     }
 
     /// Writes a hook record as it is, without its index entry: for upgrades and tests.
