@@ -67,12 +67,56 @@ impl UrlLoader for Embedded {
 
 /// `value` against the schema at `path`: each error with where it is.
 pub(crate) fn validate(path: &str, value: &Value) -> Result<(), Vec<String>> {
+    let schema = Embedded.load(&format!("{BASE}/schemas/{path}")).map_err(|e| vec![format!("schema {path} does not compile: {e}")])?;
+    if type_only(&schema).is_some_and(|types| has_one_of(value, &types)) {
+        return Ok(());
+    }
+    with_boon(path, schema, value)
+}
+
+/// The `type` of a schema that asserts nothing else (`trigger-hook.json`: "an object"),
+/// `None` for any other schema. Compiling even such a schema with boon is most of a
+/// trigger's input check (4.8% of a `triggerHook`'s CPU in a profile: a fresh component
+/// instance compiles it on every request), so a value of a type it names is accepted
+/// without it; anything else still goes to boon, which words the refusal.
+fn type_only(schema: &Value) -> Option<Vec<String>> {
+    const ANNOTATIONS: [&str; 4] = ["$id", "$schema", "title", "description"];
+    let schema = schema.as_object()?;
+    if schema.keys().any(|k| k != "type" && !ANNOTATIONS.contains(&k.as_str())) {
+        return None;
+    }
+    match schema.get("type")? {
+        Value::String(t) => Some(vec![t.clone()]),
+        Value::Array(ts) => ts.iter().map(|t| t.as_str().map(str::to_string)).collect(),
+        _ => None,
+    }
+}
+
+/// Whether `value` is plainly of one of `types` (JSON Schema's names). An integer written
+/// as `1.0` is not "plainly" one: it is left to boon.
+fn has_one_of(value: &Value, types: &[String]) -> bool {
+    types.iter().any(|t| match t.as_str() {
+        "object" => value.is_object(),
+        "array" => value.is_array(),
+        "string" => value.is_string(),
+        "number" => value.is_number(),
+        "integer" => value.is_i64() || value.is_u64(),
+        "boolean" => value.is_boolean(),
+        "null" => value.is_null(),
+        _ => false,
+    })
+}
+
+/// `value` against `schema` (the one at `path`, loaded), compiled by boon; `$ref`s to
+/// other schemas are loaded from the embedded files.
+fn with_boon(path: &str, schema: Value, value: &Value) -> Result<(), Vec<String>> {
     let mut schemas = Schemas::new();
     let mut compiler = Compiler::new();
     compiler.set_default_draft(Draft::V6);
     compiler.enable_format_assertions();
     compiler.use_loader(Box::new(Embedded));
     let url = format!("{BASE}/schemas/{path}");
+    compiler.add_resource(&url, schema).map_err(|e| vec![format!("schema {path} does not compile: {e}")])?;
     let index = compiler.compile(&url, &mut schemas).map_err(|e| vec![format!("schema {path} does not compile: {e}")])?;
     schemas.validate(value, index).map_err(|e| crate::trigger_schema::error_lines(&e, "", "the body"))
 }
@@ -87,4 +131,36 @@ pub(crate) fn validate_input(service: &str, relative: &str, payload: &Value) -> 
             format!("Schema Validation Failed!\nRejecting Schema: /schemas/{path}#\nErrors:\n{}", errors.iter().map(|e| format!("  * {e}")).collect::<Vec<_>>().join("\n")),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The shortcut decides exactly as boon does, for every embedded schema it takes and
+    /// a value of every JSON type (and the integer boon alone accepts, `1.0`).
+    #[test]
+    fn a_type_only_schema_accepts_and_refuses_as_boon_does() {
+        let values = [json!({}), json!({"a": 1}), json!([]), json!("s"), json!(1), json!(-1), json!(1.5), json!(1.0), json!(true), json!(null)];
+        let load = |path: &str| Embedded.load(&format!("{BASE}/schemas/{path}")).unwrap();
+        let taken: Vec<&str> = paths().filter(|p| p.ends_with(".json") && type_only(&load(p)).is_some()).collect();
+        assert!(taken.contains(&"hooks/v1/trigger-hook.json"), "{taken:?}");
+        for path in &taken {
+            for v in &values {
+                assert_eq!(validate(path, v), with_boon(path, load(path), v), "{path}: {v}");
+            }
+        }
+        assert!(validate("hooks/v1/trigger-hook.json", &json!([])).unwrap_err()[0].contains("array"));
+    }
+
+    #[test]
+    fn only_a_schema_that_asserts_nothing_but_its_type_is_taken() {
+        assert_eq!(type_only(&json!({"$id": "x", "title": "t", "type": ["object", "null"]})), Some(vec!["object".into(), "null".into()]));
+        for schema in [json!({"type": "object", "required": ["a"]}), json!({"type": "object", "additionalProperties": false}), json!({"title": "no type"}), json!({"type": 1}), json!([])] {
+            assert_eq!(type_only(&schema), None, "{schema}");
+        }
+        assert!(has_one_of(&json!(3), &["integer".into()]) && !has_one_of(&json!(3.0), &["integer".into()]));
+        assert!(!has_one_of(&json!({}), &["objekt".into()]));
+    }
 }
