@@ -13,6 +13,12 @@ mod routes;
 mod runtime;
 mod variables;
 
+/// mimalloc rather than glibc's malloc: a request allocates and frees its store, its
+/// WASI context, its HTTP request and its key-value rows on whichever worker runs it, and
+/// glibc's allocator spent 4.4% of a GET's CPU (its consolidation and free lists).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, Utc};
 use std::path::PathBuf;
