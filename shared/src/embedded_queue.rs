@@ -183,27 +183,44 @@ impl EmbeddedQueue<'_> {
             }
             Err(QueueRefusal { status: 409, code: "RequestConflict", message: format!("taskId `{task_id}` already used by another task") }.into())
         };
-        if let Some(existing) = self.read(task_id)? {
-            return answer(&existing);
-        }
         let status = status(task_id, &t);
         let group = t["taskGroupId"].as_str().unwrap_or(task_id).to_string();
-        let record = json!({"task": t, "status": status});
-        // Membership first: a task is never stored without being listable in its group.
-        let member = self.kv.increment(&layout::task_group_seq(&group), 1).map_err(StorageError::from)?;
-        let entry = (layout::task_group_member(&group, member), task_id.as_bytes().to_vec());
-        expiry::schedule_with(self.kv, expires, &Expiring::Task { task_id: task_id.to_string(), task_group_id: group, member }, vec![entry])?;
-        // Created only if still absent (a concurrent create of the same taskId).
-        let bytes = serde_json::to_vec(&record).expect("serialises");
+        let bytes = serde_json::to_vec(&json!({"task": t, "status": status})).expect("serialises");
+        // One read of the task's key serves the duplicate check and the swap: a taskId
+        // already used answers from what is stored, with nothing written. Otherwise the
+        // membership is written first, once however often the swap is retried: a task is
+        // never stored without being listable in its group.
+        let mut member_failed = None;
+        let mut member_written = false;
         let raced = crate::cas::update(self.kv, &layout::task(task_id), |current| match current {
-            None => (Some(bytes.clone()), None),
             Some(existing) => (None, Some(serde_json::from_slice::<Value>(existing).unwrap_or(Value::Null))),
+            None if member_written => (Some(bytes.clone()), None),
+            None => match self.add_member(&group, task_id, expires) {
+                Ok(()) => {
+                    member_written = true;
+                    (Some(bytes.clone()), None)
+                }
+                Err(e) => {
+                    member_failed = Some(e);
+                    (None, None)
+                }
+            },
         })
         .map_err(StorageError::from)?;
+        if let Some(e) = member_failed {
+            return Err(e.into());
+        }
         match raced {
             Some(existing) => answer(&existing),
             None => Ok(json!({"status": status})),
         }
+    }
+
+    /// Lists `task_id` in its group, with the expiry entry that removes it with the task.
+    fn add_member(&self, group: &str, task_id: &str, expires: DateTime<Utc>) -> Result<(), StorageError> {
+        let member = self.kv.increment(&layout::task_group_seq(group), 1)?;
+        let entry = (layout::task_group_member(group, member), task_id.as_bytes().to_vec());
+        expiry::schedule_with(self.kv, expires, &Expiring::Task { task_id: task_id.to_string(), task_group_id: group.to_string(), member }, vec![entry])
     }
 
     pub fn task(&self, task_id: &str) -> Result<Option<Value>, StorageError> {
@@ -324,7 +341,61 @@ mod tests {
         assert!(matches!(conflict, CreateTaskError::Refused(QueueRefusal { status: 409, code: "RequestConflict", .. })), "{conflict}");
         let TaskGroupPage { tasks, more, .. } = q.list_task_group(ID, 0, 10).unwrap().unwrap();
         assert_eq!((tasks.len(), more), (1, false));
+        assert_eq!(crate::cas::read_counter(&kv, &layout::task_group_seq(ID)).unwrap(), 1, "a repeated create lists nothing again");
         assert!(q.list_task_group("nope", 0, 10).unwrap().is_none());
+    }
+
+    /// A key-value store whose `increment`s fail: a membership that cannot be written.
+    struct NoIncrements(MemoryStore);
+
+    impl KeyValue for NoIncrements {
+        fn get(&self, key: &str) -> Result<Option<Vec<u8>>, crate::platform::StoreError> {
+            self.0.get(key)
+        }
+        fn set(&self, key: &str, value: &[u8]) -> Result<(), crate::platform::StoreError> {
+            self.0.set(key, value)
+        }
+        fn delete(&self, key: &str) -> Result<(), crate::platform::StoreError> {
+            self.0.delete(key)
+        }
+        fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, crate::platform::StoreError> {
+            self.0.get_many(keys)
+        }
+        fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), crate::platform::StoreError> {
+            self.0.set_many(entries)
+        }
+        fn increment(&self, _: &str, _: i64) -> Result<i64, crate::platform::StoreError> {
+            Err(crate::platform::StoreError("the store is down".into()))
+        }
+        fn compare_and_swap(&self, key: &str, update: &mut dyn FnMut(Option<&[u8]>) -> Option<Vec<u8>>) -> Result<crate::platform::CasAttempt, crate::platform::StoreError> {
+            self.0.compare_and_swap(key, update)
+        }
+    }
+
+    #[test]
+    fn a_task_whose_membership_cannot_be_written_is_not_stored() {
+        let kv = NoIncrements(MemoryStore::default());
+        let err = EmbeddedQueue { kv: &kv }.create_task(ID, &task("2026-11-23T12:00:00Z"), &all(), now()).unwrap_err();
+        assert!(err.to_string().contains("the store is down"), "{err}");
+        assert!(kv.0.data.lock().unwrap().is_empty(), "nothing written");
+    }
+
+    #[test]
+    fn a_create_racing_another_of_the_same_task_lists_it_once() {
+        let kv = MemoryStore::default();
+        let q = EmbeddedQueue { kv: &kv };
+        let first = q.create_task(ID, &task("2026-11-23T12:00:00Z"), &all(), now()).unwrap();
+        let record = kv.get(&layout::task(ID)).unwrap().unwrap();
+        kv.delete(&layout::task(ID)).unwrap();
+        // Another create of the same task lands between this one's read and its swap (on
+        // SQLite both swaps from absent land; the record is the same).
+        *kv.between_read_and_swap.lock().unwrap() = Some(Box::new(move |data, key| {
+            data.insert(key.to_string(), record.clone());
+        }));
+        assert_eq!(q.create_task(ID, &task("2026-11-23T12:00:00Z"), &all(), now()).unwrap(), first);
+        assert_eq!(crate::cas::read_counter(&kv, &layout::task_group_seq(ID)).unwrap(), 2, "one membership per create that found the taskId free");
+        let TaskGroupPage { tasks, .. } = q.list_task_group(ID, 0, 10).unwrap().unwrap();
+        assert_eq!(tasks.len(), 1, "listed once");
     }
 
     #[test]
