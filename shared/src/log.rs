@@ -76,7 +76,11 @@ pub fn audit_event(e: &crate::audit::Entry) -> Value {
 /// Writes one line. Tests read the components' output; unit tests (which capture it)
 /// check the lines' builders above.
 pub fn emit(line: &Value) {
-    println!("{line}");
+    // Serialised first, then printed as one string: `println!("{line}")` runs a `Value`
+    // through `fmt::Write` piece by piece, 3% of a `ping`'s CPU in a component.
+    let mut text = serde_json::to_string(line).expect("a Value serialises");
+    text.push('\n');
+    print!("{text}");
 }
 
 #[cfg(test)]

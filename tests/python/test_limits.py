@@ -119,6 +119,16 @@ def test_a_template_that_eats_memory_is_stopped_at_the_cap(limited):
     assert fires[0]["error"].startswith("The fire did not finish"), fires
 
 
+def test_a_body_larger_than_the_instance_memory_is_refused_without_being_read(limited):
+    # 300 MB against an instance memory of 256 MiB: the component stops reading 1 byte past
+    # the API's 10 MB, so the answer is the API's refusal, not the memory limit's.
+    resp = requests.post(f"{limited.root_url}/api/hooks/v1/hooks/g/h/trigger/a-token", data=b" " * (300 << 20),
+                         headers={"content-type": "application/json"}, timeout=60)
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["code"] == "MalformedPayload" and "larger than 10 MB" in resp.json()["message"], resp.text
+    assert requests.get(f"{limited.root_url}/api/hooks/v1/ping", timeout=10).status_code == 200
+
+
 def test_a_small_template_rendering_a_huge_task_is_refused_before_the_queue(limited):
     hooks, auth, _ = clients(limited)
     auth.createRole("hook-id:big/*", {"description": "", "scopes": ["queue:create-task:*", "queue:scheduler-id:-"]})

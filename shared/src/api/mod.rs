@@ -32,7 +32,9 @@ use serde_json::{json, Value};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-const MAX_BODY: usize = 10 * 1024 * 1024;
+/// The largest request body taken; a component reads at most one byte more of a body
+/// before answering that it is too large.
+pub const MAX_BODY: usize = 10 * 1024 * 1024;
 
 #[derive(Debug, Clone, Default)]
 pub struct ApiRequest {
@@ -42,6 +44,23 @@ pub struct ApiRequest {
     /// Lower-case names.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+}
+
+impl ApiRequest {
+    /// The headers as a request carries them (`wasi:http` fields): names in lower case,
+    /// a repeated header's last value winning (as `spin_sdk::http::Request` keeps them),
+    /// values as text.
+    pub fn headers_from(entries: Vec<(String, Vec<u8>)>) -> Vec<(String, String)> {
+        let mut headers: Vec<(String, String)> = Vec::with_capacity(entries.len());
+        for (name, value) in entries {
+            let (name, value) = (name.to_ascii_lowercase(), String::from_utf8_lossy(&value).into_owned());
+            match headers.iter_mut().find(|(n, _)| *n == name) {
+                Some(seen) => seen.1 = value,
+                None => headers.push((name, value)),
+            }
+        }
+        headers
+    }
 }
 
 impl ApiRequest {

@@ -1039,3 +1039,21 @@ fn head_answers_every_get_route_without_a_body() {
     let found = w.root("HEAD", "/api/hooks/v1/hooks/g/nope", Value::Null);
     assert_eq!((found.status, found.body.len()), (404, 0));
 }
+
+#[test]
+fn request_headers_are_lower_case_and_a_repeated_one_keeps_its_last_value() {
+    let entries = vec![
+        ("Authorization".to_string(), b"Hawk id=\"first\"".to_vec()),
+        ("content-type".to_string(), b"application/json".to_vec()),
+        ("authorization".to_string(), b"Hawk id=\"last\"".to_vec()),
+        ("x-bytes".to_string(), vec![0xff, b'a']),
+    ];
+    assert_eq!(
+        ApiRequest::headers_from(entries),
+        vec![
+            ("authorization".to_string(), "Hawk id=\"last\"".to_string()),
+            ("content-type".to_string(), "application/json".to_string()),
+            ("x-bytes".to_string(), "\u{fffd}a".to_string()),
+        ]
+    );
+}
