@@ -110,11 +110,22 @@ fn in_transaction<T>(c: &Connection, begin: &str, body: impl FnOnce(&Connection)
 /// A store in one SQLite file (several labels can share a file; rows carry the label).
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    /// A second connection to the same file for reads: in WAL mode a reader and the
+    /// writer run at once, so a request's reads do not wait behind another's writes for
+    /// the one lock. A read sees every write that returned before it began.
+    reader: Arc<Mutex<Connection>>,
     label: String,
 }
 
+/// One SQLite file's connections, shared by the labels stored in it.
+#[derive(Clone)]
+struct SqliteFile {
+    writer: Arc<Mutex<Connection>>,
+    reader: Arc<Mutex<Connection>>,
+}
+
 impl SqliteStore {
-    fn open_file(path: &Path) -> Result<Arc<Mutex<Connection>>> {
+    fn open_file(path: &Path) -> Result<SqliteFile> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating {}", dir.display()))?;
@@ -147,18 +158,25 @@ impl SqliteStore {
         let conn = Arc::new(Mutex::new(conn));
         crate::checkpointer::start(path, Arc::downgrade(&conn))
             .with_context(|| format!("starting the checkpoints of {}", path.display()))?;
-        Ok(conn)
+        let reader = Connection::open(path).with_context(|| format!("opening key-value database {}", path.display()))?;
+        reader.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(SqliteFile { writer: conn, reader: Arc::new(Mutex::new(reader)) })
     }
 
     fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
         let conn = lock_connection(&self.conn)?;
         Ok(f(&conn)?)
     }
+
+    fn reading<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let conn = lock_connection(&self.reader)?;
+        Ok(f(&conn)?)
+    }
 }
 
 impl KvBackend for SqliteStore {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        self.with(|c| {
+        self.reading(|c| {
             c.prepare_cached(SELECT)?
                 .query_row(params![self.label, key], |r| r.get(0))
                 .optional()
@@ -190,7 +208,7 @@ impl KvBackend for SqliteStore {
     /// IN (…)` reads them, and one round of the WAL's shared-memory locks (about four
     /// `fcntl` calls) instead of one per key.
     fn get_many(&self, keys: &[String]) -> Result<Vec<(String, Option<Vec<u8>>)>> {
-        self.with(|c| {
+        self.reading(|c| {
             in_transaction(c, "BEGIN DEFERRED", |c| {
                 let mut stmt = c.prepare_cached(SELECT)?;
                 let mut found = Vec::new();
@@ -233,12 +251,13 @@ impl KvBackend for SqliteStore {
         Ok(i64::from_le_bytes(bytes.as_slice().try_into().expect("counter_add makes 8 bytes")))
     }
     fn new_cas(&self, key: &str) -> Result<Box<dyn CasOp>> {
-        Ok(Box::new(SqliteCas { conn: self.conn.clone(), label: self.label.clone(), key: key.to_string(), seen: None }))
+        Ok(Box::new(SqliteCas { conn: self.conn.clone(), reader: self.reader.clone(), label: self.label.clone(), key: key.to_string(), seen: None }))
     }
 }
 
 struct SqliteCas {
     conn: Arc<Mutex<Connection>>,
+    reader: Arc<Mutex<Connection>>,
     label: String,
     key: String,
     seen: Option<Vec<u8>>,
@@ -246,7 +265,7 @@ struct SqliteCas {
 
 impl CasOp for SqliteCas {
     fn current(&mut self) -> Result<Option<Vec<u8>>> {
-        let conn = lock_connection(&self.conn)?;
+        let conn = lock_connection(&self.reader)?;
         self.seen = conn.prepare_cached(SELECT)?.query_row(params![self.label, self.key], |r| r.get(0)).optional()?;
         Ok(self.seen.clone())
     }
@@ -419,7 +438,7 @@ impl KvStores {
         state_dir: &Path,
         base_dir: &Path,
     ) -> Result<Self> {
-        let mut files: HashMap<PathBuf, Arc<Mutex<Connection>>> = HashMap::new();
+        let mut files: HashMap<PathBuf, SqliteFile> = HashMap::new();
         let mut stores: HashMap<String, Arc<dyn KvBackend>> = HashMap::new();
         for label in labels {
             if stores.contains_key(&label) {
@@ -438,15 +457,15 @@ impl KvStores {
                      to the runtime config file"
                 ),
             };
-            let conn = match files.get(&path) {
-                Some(c) => c.clone(),
+            let file = match files.get(&path) {
+                Some(f) => f.clone(),
                 None => {
-                    let c = SqliteStore::open_file(&path)?;
-                    files.insert(path.clone(), c.clone());
-                    c
+                    let f = SqliteStore::open_file(&path)?;
+                    files.insert(path.clone(), f.clone());
+                    f
                 }
             };
-            stores.insert(label.clone(), Arc::new(SqliteStore { conn, label }));
+            stores.insert(label.clone(), Arc::new(SqliteStore { conn: file.writer, reader: file.reader, label }));
         }
         Ok(Self { stores })
     }
@@ -481,6 +500,46 @@ mod tests {
         assert_eq!(s.get("a").unwrap().as_deref(), Some(&b"2"[..]));
         assert_eq!(s.keys().unwrap(), vec!["a".to_string()]);
         assert!(KvStores::open(["other".to_string()], &cfg, &dir, &dir).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Reads go to their own connection: each must see every write that returned before
+    /// it, from any thread. A writer thread counts up and records each count it got; a
+    /// reader thread must never read a count lower than one it saw recorded before.
+    #[test]
+    fn sqlite_reads_on_their_own_connection_see_every_finished_write() {
+        let dir = std::env::temp_dir().join(format!("taskhooks-kv-reader-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let stores = KvStores::open(["default".to_string()], &RuntimeConfig::default(), &dir, &dir).unwrap();
+        let s = stores.get("default").unwrap();
+        s.set("k", b"v").unwrap();
+        assert_eq!(s.get("k").unwrap().as_deref(), Some(&b"v"[..]));
+        s.set_many(&[("k".into(), b"w".to_vec()), ("l".into(), b"x".to_vec())]).unwrap();
+        assert_eq!(s.get_many(&["k".into(), "l".into()]).unwrap().len(), 2);
+        assert_eq!(s.get("k").unwrap().as_deref(), Some(&b"w"[..]));
+        let mut cas = s.new_cas("k").unwrap();
+        assert_eq!(cas.current().unwrap().as_deref(), Some(&b"w"[..]));
+        assert!(cas.swap(b"y").unwrap());
+        assert_eq!(s.get("k").unwrap().as_deref(), Some(&b"y"[..]));
+        s.delete("k").unwrap();
+        assert_eq!(s.get("k").unwrap(), None);
+        let done = Arc::new(std::sync::atomic::AtomicI64::new(0));
+        let (writer, w_done) = (s.clone(), done.clone());
+        let counting = std::thread::spawn(move || {
+            for _ in 0..2000 {
+                let n = writer.increment("n", 1).unwrap();
+                w_done.store(n, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        let mut reads = 0;
+        while done.load(std::sync::atomic::Ordering::SeqCst) < 2000 {
+            let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+            let seen = s.get("n").unwrap().map_or(0, |b| i64::from_le_bytes(b.as_slice().try_into().unwrap()));
+            assert!(seen >= finished, "read {seen} after increment {finished} had returned");
+            reads += 1;
+        }
+        counting.join().unwrap();
+        assert!(reads > 0);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
