@@ -121,7 +121,8 @@ def test_a_template_that_eats_memory_is_stopped_at_the_cap(limited):
 
 def test_a_body_larger_than_the_instance_memory_is_refused_without_being_read(limited):
     # 300 MB against an instance memory of 256 MiB: the component stops reading 1 byte past
-    # the API's 10 MB, so the answer is the API's refusal, not the memory limit's.
+    # the largest body a method takes (a GitHub delivery's 25 MB), so the answer is the
+    # method's refusal, not the memory limit's.
     resp = requests.post(f"{limited.root_url}/api/hooks/v1/hooks/g/h/trigger/a-token", data=b" " * (300 << 20),
                          headers={"content-type": "application/json"}, timeout=60)
     assert resp.status_code == 400, resp.text

@@ -384,6 +384,11 @@ def test_github_deliveries_fire_the_hooks_bound_to_their_exchange(hooks, taskhoo
     status, answer = github_post(host, "issues", {"action": "opened", "repository": REPOSITORY})
     assert status == 200 and "ignored" in answer
 
+    # A delivery larger than the API's 10 MB (GitHub sends up to 25 MB) is read whole: its
+    # signature, over every byte, checks.
+    status, answer = github_post(host, "issues", {"action": "opened", "repository": REPOSITORY, "pad": "x" * (12 << 20)})
+    assert status == 200 and "ignored" in answer, answer
+
 
 def test_readme_pulse_and_github_examples_run_as_written(host, rabbit, options):
     from test_readme import block_after

@@ -5,7 +5,7 @@
 
 use spin_sdk::http::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
 use spin_sdk::http_component;
-use taskhooks_shared::api::{ApiRequest, ApiResponse, Service, MAX_BODY};
+use taskhooks_shared::api::{ApiRequest, ApiResponse, Service, MAX_READ_BODY};
 use taskhooks_shared::platform::SystemClock;
 use taskhooks_spin_adapter::{ensure_layout, service_config, SpinHttp, SpinKeyValue};
 
@@ -36,15 +36,15 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     send(resp, out);
 }
 
-/// The body, up to one byte past `MAX_BODY` (which the API then refuses): a larger body is
-/// not read into memory.
+/// The body, at most `MAX_READ_BODY` bytes of it (more than any method takes, which it
+/// then refuses): a larger body is not read into memory.
 async fn read_body(req: IncomingRequest) -> Result<Vec<u8>, String> {
     use futures::TryStreamExt;
     let mut stream = req.into_body_stream();
     let mut body = Vec::new();
     while let Some(chunk) = stream.try_next().await.map_err(|e| e.to_debug_string())? {
-        body.extend_from_slice(&chunk[..chunk.len().min(MAX_BODY + 1 - body.len())]);
-        if body.len() > MAX_BODY {
+        body.extend_from_slice(&chunk[..chunk.len().min(MAX_READ_BODY - body.len())]);
+        if body.len() == MAX_READ_BODY {
             break;
         }
     }

@@ -11,11 +11,11 @@ use crate::render::FiredBy;
 use crate::topic::routing_key_matches;
 use serde_json::{json, Value};
 
-/// GitHub caps webhook payloads at 25 MB.
 /// The longest `X-GitHub-Delivery` accepted (GitHub sends 36-character GUIDs).
 const MAX_DELIVERY_ID: usize = 128;
 
-const MAX_GITHUB_BODY: usize = 25 * 1024 * 1024;
+/// GitHub caps webhook payloads at 25 MB.
+pub(crate) const MAX_GITHUB_BODY: usize = 25 * 1024 * 1024;
 
 impl Service<'_> {
     pub(super) fn github_delivery(&self, req: &ApiRequest) -> Result<Value, ApiError> {

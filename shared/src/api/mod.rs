@@ -32,9 +32,12 @@ use serde_json::{json, Value};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-/// The largest request body taken; a component reads at most one byte more of a body
-/// before answering that it is too large.
-pub const MAX_BODY: usize = 10 * 1024 * 1024;
+/// The largest body the API methods take (a GitHub delivery may be larger, `github`).
+const MAX_BODY: usize = 10 * 1024 * 1024;
+
+/// The most of a request's body a component reads: the largest any method takes (a GitHub
+/// delivery's 25 MB), and one byte more, so the method can say the body is too large.
+pub const MAX_READ_BODY: usize = github::MAX_GITHUB_BODY + 1;
 
 #[derive(Debug, Clone, Default)]
 pub struct ApiRequest {
