@@ -486,7 +486,9 @@ mod tests {
 
     /// A read sees every write that returned before it, from any thread: a writer thread
     /// counts up and records each count it got; a reader must never read a lower count
-    /// than one recorded before its read (a read cache or a second connection could).
+    /// than one recorded before its read. A guard for changes to how reads are served (a
+    /// cache, a second connection); with one connection behind one lock it holds by
+    /// construction.
     #[test]
     fn sqlite_reads_see_every_finished_write_of_any_thread() {
         let dir = std::env::temp_dir().join(format!("taskhooks-kv-reader-{}", std::process::id()));
@@ -512,15 +514,15 @@ mod tests {
                 w_done.store(n, std::sync::atomic::Ordering::SeqCst);
             }
         });
-        let mut reads = 0;
-        while done.load(std::sync::atomic::Ordering::SeqCst) < 2000 {
+        loop {
             let finished = done.load(std::sync::atomic::Ordering::SeqCst);
             let seen = s.get("n").unwrap().map_or(0, |b| i64::from_le_bytes(b.as_slice().try_into().unwrap()));
             assert!(seen >= finished, "read {seen} after increment {finished} had returned");
-            reads += 1;
+            if finished == 2000 {
+                break;
+            }
         }
         counting.join().unwrap();
-        assert!(reads > 0);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -190,10 +190,17 @@ impl EmbeddedQueue<'_> {
         // already used answers from what is stored, with nothing written. Otherwise the
         // membership is written first, once however often the swap is retried: a task is
         // never stored without being listable in its group.
+        let key = layout::task(task_id);
         let mut member_failed = None;
         let mut member_written = false;
-        let raced = crate::cas::update(self.kv, &layout::task(task_id), |current| match current {
-            Some(existing) => (None, Some(serde_json::from_slice::<Value>(existing).unwrap_or(Value::Null))),
+        let raced = crate::cas::update(self.kv, &key, |current| match current {
+            Some(existing) => match serde_json::from_slice::<Value>(existing) {
+                Ok(existing) => (None, Some(existing)),
+                Err(e) => {
+                    member_failed = Some(StorageError::Corrupt { key: key.clone(), reason: e.to_string() });
+                    (None, None)
+                }
+            },
             None if member_written => (Some(bytes.clone()), None),
             None => match self.add_member(&group, task_id, expires) {
                 Ok(()) => {
@@ -207,6 +214,7 @@ impl EmbeddedQueue<'_> {
             },
         })
         .map_err(StorageError::from)?;
+        // A membership that could not be written, or a stored record that is not JSON.
         if let Some(e) = member_failed {
             return Err(e.into());
         }
@@ -378,6 +386,15 @@ mod tests {
         let err = EmbeddedQueue { kv: &kv }.create_task(ID, &task("2026-11-23T12:00:00Z"), &all(), now()).unwrap_err();
         assert!(err.to_string().contains("the store is down"), "{err}");
         assert!(kv.0.data.lock().unwrap().is_empty(), "nothing written");
+    }
+
+    #[test]
+    fn a_corrupt_record_under_the_taskid_is_an_error_not_a_conflict() {
+        let kv = MemoryStore::default();
+        kv.set(&layout::task(ID), b"{not json").unwrap();
+        let err = EmbeddedQueue { kv: &kv }.create_task(ID, &task("2026-11-23T12:00:00Z"), &all(), now()).unwrap_err();
+        assert!(matches!(err, CreateTaskError::Storage(StorageError::Corrupt { .. })), "{err:?}");
+        assert_eq!(crate::cas::read_counter(&kv, &layout::task_group_seq(ID)).unwrap(), 0, "no membership");
     }
 
     #[test]

@@ -85,11 +85,15 @@ fn type_only(schema: &Value) -> Option<Vec<String>> {
     if schema.keys().any(|k| k != "type" && !ANNOTATIONS.contains(&k.as_str())) {
         return None;
     }
-    match schema.get("type")? {
-        Value::String(t) => Some(vec![t.clone()]),
-        Value::Array(ts) => ts.iter().map(|t| t.as_str().map(str::to_string)).collect(),
-        _ => None,
-    }
+    const TYPES: [&str; 7] = ["object", "array", "string", "number", "integer", "boolean", "null"];
+    let types: Vec<String> = match schema.get("type")? {
+        Value::String(t) => vec![t.clone()],
+        Value::Array(ts) => ts.iter().map(|t| t.as_str().map(str::to_string)).collect::<Option<_>>()?,
+        _ => return None,
+    };
+    // A misspelt type (or any annotation of the wrong kind) is boon's to refuse.
+    let annotations_are_text = ["title", "description"].iter().all(|k| schema.get(*k).is_none_or(Value::is_string));
+    (annotations_are_text && types.iter().all(|t| TYPES.contains(&t.as_str()))).then_some(types)
 }
 
 /// Whether `value` is plainly of one of `types` (JSON Schema's names). An integer written
@@ -157,10 +161,10 @@ mod tests {
     #[test]
     fn only_a_schema_that_asserts_nothing_but_its_type_is_taken() {
         assert_eq!(type_only(&json!({"$id": "x", "title": "t", "type": ["object", "null"]})), Some(vec!["object".into(), "null".into()]));
-        for schema in [json!({"type": "object", "required": ["a"]}), json!({"type": "object", "additionalProperties": false}), json!({"title": "no type"}), json!({"type": 1}), json!([])] {
+        for schema in [json!({"type": "object", "required": ["a"]}), json!({"type": "object", "additionalProperties": false}), json!({"title": "no type"}), json!({"type": 1}), json!([]),
+                       json!({"type": ["object", "objekt"]}), json!({"type": "object", "title": 3})] {
             assert_eq!(type_only(&schema), None, "{schema}");
         }
         assert!(has_one_of(&json!(3), &["integer".into()]) && !has_one_of(&json!(3.0), &["integer".into()]));
-        assert!(!has_one_of(&json!({}), &["objekt".into()]));
     }
 }
