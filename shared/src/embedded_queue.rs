@@ -183,52 +183,27 @@ impl EmbeddedQueue<'_> {
             }
             Err(QueueRefusal { status: 409, code: "RequestConflict", message: format!("taskId `{task_id}` already used by another task") }.into())
         };
+        if let Some(existing) = self.read(task_id)? {
+            return answer(&existing);
+        }
         let status = status(task_id, &t);
         let group = t["taskGroupId"].as_str().unwrap_or(task_id).to_string();
-        let bytes = serde_json::to_vec(&json!({"task": t, "status": status})).expect("serialises");
-        // One read of the task's key serves the duplicate check and the swap: a taskId
-        // already used answers from what is stored, with nothing written. Otherwise the
-        // membership is written first, once however often the swap is retried: a task is
-        // never stored without being listable in its group.
-        let key = layout::task(task_id);
-        let mut member_failed = None;
-        let mut member_written = false;
-        let raced = crate::cas::update(self.kv, &key, |current| match current {
-            Some(existing) => match serde_json::from_slice::<Value>(existing) {
-                Ok(existing) => (None, Some(existing)),
-                Err(e) => {
-                    member_failed = Some(StorageError::Corrupt { key: key.clone(), reason: e.to_string() });
-                    (None, None)
-                }
-            },
-            None if member_written => (Some(bytes.clone()), None),
-            None => match self.add_member(&group, task_id, expires) {
-                Ok(()) => {
-                    member_written = true;
-                    (Some(bytes.clone()), None)
-                }
-                Err(e) => {
-                    member_failed = Some(e);
-                    (None, None)
-                }
-            },
+        let record = json!({"task": t, "status": status});
+        // Membership first: a task is never stored without being listable in its group.
+        let member = self.kv.increment(&layout::task_group_seq(&group), 1).map_err(StorageError::from)?;
+        let entry = (layout::task_group_member(&group, member), task_id.as_bytes().to_vec());
+        expiry::schedule_with(self.kv, expires, &Expiring::Task { task_id: task_id.to_string(), task_group_id: group, member }, vec![entry])?;
+        // Created only if still absent (a concurrent create of the same taskId).
+        let bytes = serde_json::to_vec(&record).expect("serialises");
+        let raced = crate::cas::update(self.kv, &layout::task(task_id), |current| match current {
+            None => (Some(bytes.clone()), None),
+            Some(existing) => (None, Some(serde_json::from_slice::<Value>(existing).unwrap_or(Value::Null))),
         })
         .map_err(StorageError::from)?;
-        // A membership that could not be written, or a stored record that is not JSON.
-        if let Some(e) = member_failed {
-            return Err(e.into());
-        }
         match raced {
             Some(existing) => answer(&existing),
             None => Ok(json!({"status": status})),
         }
-    }
-
-    /// Lists `task_id` in its group, with the expiry entry that removes it with the task.
-    fn add_member(&self, group: &str, task_id: &str, expires: DateTime<Utc>) -> Result<(), StorageError> {
-        let member = self.kv.increment(&layout::task_group_seq(group), 1)?;
-        let entry = (layout::task_group_member(group, member), task_id.as_bytes().to_vec());
-        expiry::schedule_with(self.kv, expires, &Expiring::Task { task_id: task_id.to_string(), task_group_id: group.to_string(), member }, vec![entry])
     }
 
     pub fn task(&self, task_id: &str) -> Result<Option<Value>, StorageError> {
