@@ -484,6 +484,16 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// The `default` store in a new SQLite file under a directory of its own (removed by
+    /// the test at its end).
+    fn fresh_sqlite_store(name: &str) -> (PathBuf, Arc<dyn KvBackend>) {
+        let dir = std::env::temp_dir().join(format!("taskhooks-kv-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let stores = KvStores::open(["default".to_string()], &RuntimeConfig::default(), &dir, &dir).unwrap();
+        let store = stores.get("default").unwrap();
+        (dir, store)
+    }
+
     /// A read sees every write that returned before it, from any thread: a writer thread
     /// counts up and records each count it got; a reader must never read a lower count
     /// than one recorded before its read. A guard for changes to how reads are served (a
@@ -491,10 +501,7 @@ mod tests {
     /// construction.
     #[test]
     fn sqlite_reads_see_every_finished_write_of_any_thread() {
-        let dir = std::env::temp_dir().join(format!("taskhooks-kv-reader-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let stores = KvStores::open(["default".to_string()], &RuntimeConfig::default(), &dir, &dir).unwrap();
-        let s = stores.get("default").unwrap();
+        let (dir, s) = fresh_sqlite_store("reader");
         s.set("k", b"v").unwrap();
         assert_eq!(s.get("k").unwrap().as_deref(), Some(&b"v"[..]));
         s.set_many(&[("k".into(), b"w".to_vec()), ("l".into(), b"x".to_vec())]).unwrap();
@@ -625,10 +632,7 @@ mod tests {
 
     #[test]
     fn sqlite_atomics_and_batches() {
-        let dir = std::env::temp_dir().join(format!("taskhooks-kv-atomics-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let stores = KvStores::open(["default".to_string()], &RuntimeConfig::default(), &dir, &dir).unwrap();
-        let s = stores.get("default").unwrap();
+        let (dir, s) = fresh_sqlite_store("atomics");
         atomics_and_batches_as_spin_has_them(s.clone());
         s.set("text", b"not a counter").unwrap();
         let e = s.increment("text", 1).unwrap_err().to_string();

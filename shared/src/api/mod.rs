@@ -64,9 +64,7 @@ impl ApiRequest {
         }
         headers
     }
-}
 
-impl ApiRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }

@@ -114,14 +114,15 @@ fn has_one_of(value: &Value, types: &[String]) -> bool {
 /// `value` against `schema` (the one at `path`, loaded), compiled by boon; `$ref`s to
 /// other schemas are loaded from the embedded files.
 fn with_boon(path: &str, schema: Value, value: &Value) -> Result<(), Vec<String>> {
+    let uncompiled = |e: boon::CompileError| vec![format!("schema {path} does not compile: {e}")];
     let mut schemas = Schemas::new();
     let mut compiler = Compiler::new();
     compiler.set_default_draft(Draft::V6);
     compiler.enable_format_assertions();
     compiler.use_loader(Box::new(Embedded));
     let url = format!("{BASE}/schemas/{path}");
-    compiler.add_resource(&url, schema).map_err(|e| vec![format!("schema {path} does not compile: {e}")])?;
-    let index = compiler.compile(&url, &mut schemas).map_err(|e| vec![format!("schema {path} does not compile: {e}")])?;
+    compiler.add_resource(&url, schema).map_err(uncompiled)?;
+    let index = compiler.compile(&url, &mut schemas).map_err(uncompiled)?;
     schemas.validate(value, index).map_err(|e| crate::trigger_schema::error_lines(&e, "", "the body"))
 }
 
