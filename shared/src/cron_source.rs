@@ -195,7 +195,7 @@ tasks:
             scopes: vec!["queue:create-task:highest:gecko-3/decision".into(), "queue:create-task:project:none".into(), "queue:scheduler-id:-".into()],
         }]);
         let queue = crate::fire::EmbeddedTaskQueue { queue: crate::embedded_queue::EmbeddedQueue { kv }, roles: &roles };
-        let options = crate::fire::FireOptions { conflict_means_created: true, scheduled_for: Some(slot), record_at: None, source: Some(&source) };
+        let options = crate::fire::FireOptions { conflict_means_created: true, scheduled_for: Some(slot), source: Some(&source), ..Default::default() };
         let fired = crate::fire::fire(&store, &queue, &nightly, &scheduled, &id, slot + chrono::Duration::minutes(3), options).unwrap();
         assert_eq!(fired, crate::fire::FireOutcome::Created { task_id: id.clone() });
         let stored = crate::embedded_queue::EmbeddedQueue { kv }.task(&id).unwrap().unwrap();

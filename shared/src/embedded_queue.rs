@@ -6,10 +6,12 @@
 //!
 //! Keys (`crate::layout`): `task/<taskId>` holds `{task, status}`; a task group's members
 //! are numbered with `increment` (`taskgroupseq/<group>`, `taskgroup/<group>/<n>`), so
-//! concurrent creates never lose one and `listTaskGroup` reads only its group. Each task
+//! concurrent creates never lose one and `listTaskGroup` reads only its group. A task
+//! whose taskGroupId is its own taskId is member 0, listed by its own key. Each task
 //! goes into the expiry bucket of its `expires` day, with its group entry.
 
 use crate::expiry::{self, Expiring};
+use crate::fire::TaskIdOrigin;
 use crate::layout;
 use crate::platform::KeyValue;
 use crate::queue::create_task_requirement;
@@ -145,8 +147,10 @@ impl EmbeddedQueue<'_> {
     }
 
     /// createTask for a creator holding `scopes` (expanded), at `now`. Answers the Queue's
-    /// `{status}` response.
-    pub fn create_task(&self, task_id: &str, task: &Map<String, Value>, scopes: &ScopeSet, now: DateTime<Utc>) -> Result<Value, CreateTaskError> {
+    /// `{status}` response. A [`TaskIdOrigin::Fresh`] taskId names no task yet, so the
+    /// task is written without the duplicate check and the compare-and-swap: three reads
+    /// and a conditional write fewer per fire.
+    pub fn create_task(&self, task_id: &str, task: &Map<String, Value>, scopes: &ScopeSet, now: DateTime<Utc>, origin: TaskIdOrigin) -> Result<Value, CreateTaskError> {
         if !crate::ids::is_slugid(task_id) {
             return Err(QueueRefusal { status: 400, code: "InvalidRequestArguments", message: format!("taskId `{task_id}` is not a slugid") }.into());
         }
@@ -183,18 +187,36 @@ impl EmbeddedQueue<'_> {
             }
             Err(QueueRefusal { status: 409, code: "RequestConflict", message: format!("taskId `{task_id}` already used by another task") }.into())
         };
-        if let Some(existing) = self.read(task_id)? {
-            return answer(&existing);
+        if origin == TaskIdOrigin::Given {
+            if let Some(existing) = self.read(task_id)? {
+                return answer(&existing);
+            }
         }
         let status = status(task_id, &t);
         let group = t["taskGroupId"].as_str().unwrap_or(task_id).to_string();
         let record = json!({"task": t, "status": status});
-        // Membership first: a task is never stored without being listable in its group.
-        let member = self.kv.increment(&layout::task_group_seq(&group), 1).map_err(StorageError::from)?;
-        let entry = (layout::task_group_member(&group, member), task_id.as_bytes().to_vec());
-        expiry::schedule_with(self.kv, expires, &Expiring::Task { task_id: task_id.to_string(), task_group_id: group, member }, vec![entry])?;
-        // Created only if still absent (a concurrent create of the same taskId).
         let bytes = serde_json::to_vec(&record).expect("serialises");
+        // Membership first: a task is never stored without being listable in its group.
+        // A task that is its own group (a hook's task, a decision task: the usual case) is
+        // listed by its own key, member 0, with no entry to write.
+        let mut records = Vec::new();
+        let member = if group == task_id {
+            0
+        } else {
+            let n = self.kv.increment(&layout::task_group_seq(&group), 1).map_err(StorageError::from)?;
+            records.push((layout::task_group_member(&group, n), task_id.as_bytes().to_vec()));
+            n
+        };
+        let expiring = Expiring::Task { task_id: task_id.to_string(), task_group_id: group, member };
+        // A fresh task is written in the same batch (one write: no other create can race
+        // it); any other is created below, only if its taskId is still free.
+        if origin == TaskIdOrigin::Fresh {
+            records.push((layout::task(task_id), bytes));
+            expiry::schedule_with(self.kv, expires, &expiring, records)?;
+            return Ok(json!({"status": status}));
+        }
+        expiry::schedule_with(self.kv, expires, &expiring, records)?;
+        // Created only if still absent (a concurrent create of the same taskId).
         let raced = crate::cas::update(self.kv, &layout::task(task_id), |current| match current {
             None => (Some(bytes.clone()), None),
             Some(existing) => (None, Some(serde_json::from_slice::<Value>(existing).unwrap_or(Value::Null))),
@@ -226,10 +248,13 @@ impl EmbeddedQueue<'_> {
         let n = crate::cas::read_counter(self.kv, &layout::task_group_seq(group))?;
         let slots: Vec<String> = (1..=n).map(|i| layout::task_group_member(group, i)).collect();
         let mut ids: Vec<String> = crate::cas::get_many(self.kv, &slots)?.into_iter().flatten().filter_map(|b| String::from_utf8(b).ok()).collect();
+        // Member 0: the task whose taskId is the group's, if it is in the group (a store of
+        // an earlier build may also hold an entry for it).
+        ids.push(group.to_string());
         ids.sort();
         ids.dedup();
         let keys: Vec<String> = ids.iter().map(|id| layout::task(id)).collect();
-        let records: Vec<Value> = crate::cas::get_many_json(self.kv, &keys)?.into_iter().flatten().collect();
+        let records: Vec<Value> = crate::cas::get_many_json(self.kv, &keys)?.into_iter().flatten().filter(|r: &Value| r["task"]["taskGroupId"] == group).collect();
         if records.is_empty() {
             return Ok(None);
         }
@@ -242,8 +267,8 @@ impl EmbeddedQueue<'_> {
     }
 
     /// The daily pass's part for one task from an expiry bucket: deleted with its group
-    /// entry once its `expires` has passed, as the Queue expires tasks; the group's counter
-    /// goes with its last entry.
+    /// entry (none for member 0) once its `expires` has passed, as the Queue expires
+    /// tasks; the group's counter goes with its last entry.
     pub fn expire_task(&self, task_id: &str, group: &str, member: i64, now: DateTime<Utc>) -> Result<bool, StorageError> {
         if let Some(record) = self.read(task_id)? {
             let expires = record["task"]["expires"].as_str().and_then(|t| t.parse::<DateTime<Utc>>().ok());
@@ -252,6 +277,9 @@ impl EmbeddedQueue<'_> {
             }
         }
         self.kv.delete(&layout::task(task_id))?;
+        if member == 0 {
+            return Ok(true);
+        }
         self.kv.delete(&layout::task_group_member(group, member))?;
         let n = crate::cas::read_counter(self.kv, &layout::task_group_seq(group))?;
         let slots: Vec<String> = (1..=n).map(|i| layout::task_group_member(group, i)).collect();
@@ -266,6 +294,7 @@ impl EmbeddedQueue<'_> {
 mod tests {
     use super::*;
     use crate::platform::MemoryStore;
+    use TaskIdOrigin::Given;
 
     const ID: &str = "fN1SmgV0T8WXX3LhKs2Gyw";
 
@@ -283,6 +312,15 @@ mod tests {
         .clone()
     }
 
+    /// A second task of the group `ID` (its decision task's), as a decision task creates.
+    const MEMBER: &str = "Yivoj_y3SJygz9zfVwhXDQ";
+
+    fn member_task(created: &str) -> Map<String, Value> {
+        let mut t = task(created);
+        t.insert("taskGroupId".into(), json!(ID));
+        t
+    }
+
     fn all() -> ScopeSet {
         ScopeSet::new(["*"])
     }
@@ -291,23 +329,98 @@ mod tests {
     fn expired_tasks_go_with_their_group_entries() {
         let kv = MemoryStore::default();
         let q = EmbeddedQueue { kv: &kv };
-        q.create_task(ID, &task("2026-11-23T12:00:00.000Z"), &all(), now()).unwrap();
+        q.create_task(ID, &task("2026-11-23T12:00:00.000Z"), &all(), now(), Given).unwrap();
+        q.create_task(MEMBER, &member_task("2026-11-23T12:00:00.000Z"), &all(), now(), Given).unwrap();
+        assert_eq!(kv.keys_with_prefix("taskgroup"), vec![layout::task_group_member(ID, 1), layout::task_group_seq(ID)], "an entry for the member only");
         let expires: DateTime<Utc> = q.task(ID).unwrap().unwrap()["expires"].as_str().unwrap().parse().unwrap();
         let bucket = crate::expiry::bucket(&kv, &crate::expiry::day_of(expires + chrono::Duration::days(1))).unwrap();
-        assert_eq!(bucket, vec![Expiring::Task { task_id: ID.into(), task_group_id: ID.into(), member: 1 }], "in its expiry day's bucket");
-        assert!(!q.expire_task(ID, ID, 1, expires - chrono::Duration::seconds(1)).unwrap());
+        assert_eq!(
+            bucket,
+            vec![
+                Expiring::Task { task_id: ID.into(), task_group_id: ID.into(), member: 0 },
+                Expiring::Task { task_id: MEMBER.into(), task_group_id: ID.into(), member: 1 },
+            ],
+            "in its expiry day's bucket"
+        );
+        assert!(!q.expire_task(ID, ID, 0, expires - chrono::Duration::seconds(1)).unwrap());
         assert!(q.task(ID).unwrap().is_some());
-        assert!(q.expire_task(ID, ID, 1, expires + chrono::Duration::seconds(1)).unwrap());
+        let later = expires + chrono::Duration::seconds(1);
+        assert!(q.expire_task(ID, ID, 0, later).unwrap());
         assert_eq!(q.task(ID).unwrap(), None);
+        assert_eq!(q.list_task_group(ID, 0, 10).unwrap().unwrap().tasks.len(), 1, "the member is still listed");
+        assert!(q.expire_task(MEMBER, ID, 1, later).unwrap());
         assert!(kv.keys_with_prefix("taskgroup").is_empty(), "entry and counter gone");
         assert!(q.list_task_group(ID, 0, 10).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_task_that_is_its_own_group_is_listed_by_its_key_and_only_in_its_group() {
+        let kv = MemoryStore::default();
+        let q = EmbeddedQueue { kv: &kv };
+        q.create_task(ID, &task("2026-11-23T12:00:00Z"), &all(), now(), Given).unwrap();
+        q.create_task(MEMBER, &member_task("2026-11-23T12:00:00Z"), &all(), now(), Given).unwrap();
+        let listed = |group: &str| q.list_task_group(group, 0, 10).unwrap().map(|p| p.tasks.iter().map(|t| t["status"]["taskId"].as_str().unwrap().to_string()).collect::<Vec<_>>());
+        assert_eq!(listed(ID), Some(vec![MEMBER.to_string(), ID.to_string()]), "in taskId order");
+        assert_eq!(listed(MEMBER), None, "a member is not a group of its own");
+        // A store written by an earlier build holds an entry for the group's own task too.
+        kv.set(&layout::task_group_member(ID, 2), ID.as_bytes()).unwrap();
+        kv.increment(&layout::task_group_seq(ID), 1).unwrap();
+        assert_eq!(listed(ID), Some(vec![MEMBER.to_string(), ID.to_string()]), "listed once");
+    }
+
+    /// Counts the reads and compare-and-swaps a create makes.
+    #[derive(Default)]
+    struct Counting(MemoryStore, std::cell::Cell<usize>);
+
+    impl KeyValue for Counting {
+        fn get(&self, key: &str) -> Result<Option<Vec<u8>>, crate::platform::StoreError> {
+            self.1.set(self.1.get() + 1);
+            self.0.get(key)
+        }
+        fn set(&self, key: &str, value: &[u8]) -> Result<(), crate::platform::StoreError> {
+            self.0.set(key, value)
+        }
+        fn delete(&self, key: &str) -> Result<(), crate::platform::StoreError> {
+            self.0.delete(key)
+        }
+        fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, crate::platform::StoreError> {
+            self.1.set(self.1.get() + 1);
+            self.0.get_many(keys)
+        }
+        fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), crate::platform::StoreError> {
+            self.0.set_many(entries)
+        }
+        fn increment(&self, key: &str, delta: i64) -> Result<i64, crate::platform::StoreError> {
+            self.0.increment(key, delta)
+        }
+        fn compare_and_swap(&self, key: &str, update: &mut dyn FnMut(Option<&[u8]>) -> Option<Vec<u8>>) -> Result<crate::platform::CasAttempt, crate::platform::StoreError> {
+            self.1.set(self.1.get() + 1);
+            self.0.compare_and_swap(key, update)
+        }
+    }
+
+    #[test]
+    fn a_fresh_task_is_written_without_reading_and_as_a_given_one_is() {
+        let fresh = Counting::default();
+        let a = EmbeddedQueue { kv: &fresh }.create_task(ID, &task("2026-11-23T12:00:00Z"), &all(), now(), TaskIdOrigin::Fresh).unwrap();
+        assert_eq!(fresh.1.get(), 0, "no read, no compare-and-swap");
+        let given = Counting::default();
+        let b = EmbeddedQueue { kv: &given }.create_task(ID, &task("2026-11-23T12:00:00Z"), &all(), now(), Given).unwrap();
+        assert!(given.1.get() >= 2, "a given taskId is looked up and swapped in");
+        assert_eq!(a, b);
+        assert_eq!(*fresh.0.data.lock().unwrap(), *given.0.data.lock().unwrap(), "the same keys and values");
+        // A fresh member of another group: its entry, the task and the expiry entry.
+        let q = EmbeddedQueue { kv: &fresh };
+        q.create_task(MEMBER, &member_task("2026-11-23T12:00:00Z"), &all(), now(), TaskIdOrigin::Fresh).unwrap();
+        assert_eq!(fresh.1.get(), 0);
+        assert_eq!(q.list_task_group(ID, 0, 10).unwrap().unwrap().tasks.len(), 2);
     }
 
     #[test]
     fn create_is_idempotent_and_conflicts_on_a_different_definition() {
         let kv = MemoryStore::default();
         let q = EmbeddedQueue { kv: &kv };
-        let first = q.create_task(ID, &task("2026-11-23T12:00:00Z"), &all(), now()).unwrap();
+        let first = q.create_task(ID, &task("2026-11-23T12:00:00Z"), &all(), now(), Given).unwrap();
         assert_eq!(first["status"]["state"], "pending");
         assert_eq!(first["status"]["taskGroupId"], ID);
         let stored = q.task(ID).unwrap().unwrap();
@@ -317,13 +430,15 @@ mod tests {
         // The same task written differently (no milliseconds, explicit default) is the same task.
         let mut same = task("2026-11-23T12:00:00.000Z");
         same.insert("priority".into(), json!("lowest"));
-        assert_eq!(q.create_task(ID, &same, &all(), now()).unwrap(), first);
+        assert_eq!(q.create_task(ID, &same, &all(), now(), Given).unwrap(), first);
         let mut other = task("2026-11-23T12:00:00Z");
         other.insert("payload".into(), json!({"x": 1}));
-        let conflict = q.create_task(ID, &other, &all(), now()).unwrap_err();
+        let conflict = q.create_task(ID, &other, &all(), now(), Given).unwrap_err();
         assert!(matches!(conflict, CreateTaskError::Refused(QueueRefusal { status: 409, code: "RequestConflict", .. })), "{conflict}");
+        q.create_task(MEMBER, &member_task("2026-11-23T12:00:00Z"), &all(), now(), Given).unwrap();
+        q.create_task(MEMBER, &member_task("2026-11-23T12:00:00Z"), &all(), now(), Given).unwrap();
         let TaskGroupPage { tasks, more, .. } = q.list_task_group(ID, 0, 10).unwrap().unwrap();
-        assert_eq!((tasks.len(), more), (1, false));
+        assert_eq!((tasks.len(), more), (2, false));
         assert_eq!(crate::cas::read_counter(&kv, &layout::task_group_seq(ID)).unwrap(), 1, "a repeated create lists nothing again");
         assert!(q.list_task_group("nope", 0, 10).unwrap().is_none());
     }
@@ -358,7 +473,7 @@ mod tests {
     #[test]
     fn a_task_whose_membership_cannot_be_written_is_not_stored() {
         let kv = NoIncrements(MemoryStore::default());
-        let err = EmbeddedQueue { kv: &kv }.create_task(ID, &task("2026-11-23T12:00:00Z"), &all(), now()).unwrap_err();
+        let err = EmbeddedQueue { kv: &kv }.create_task(MEMBER, &member_task("2026-11-23T12:00:00Z"), &all(), now(), Given).unwrap_err();
         assert!(err.to_string().contains("the store is down"), "{err}");
         assert!(kv.0.data.lock().unwrap().is_empty(), "nothing written");
     }
@@ -367,7 +482,7 @@ mod tests {
     fn a_corrupt_record_under_the_taskid_is_an_error_not_a_conflict() {
         let kv = MemoryStore::default();
         kv.set(&layout::task(ID), b"{not json").unwrap();
-        let err = EmbeddedQueue { kv: &kv }.create_task(ID, &task("2026-11-23T12:00:00Z"), &all(), now()).unwrap_err();
+        let err = EmbeddedQueue { kv: &kv }.create_task(ID, &task("2026-11-23T12:00:00Z"), &all(), now(), Given).unwrap_err();
         assert!(matches!(err, CreateTaskError::Storage(StorageError::Corrupt { .. })), "{err:?}");
         assert_eq!(crate::cas::read_counter(&kv, &layout::task_group_seq(ID)).unwrap(), 0, "no membership");
     }
@@ -376,15 +491,15 @@ mod tests {
     fn a_create_racing_another_of_the_same_task_lists_it_once() {
         let kv = MemoryStore::default();
         let q = EmbeddedQueue { kv: &kv };
-        let first = q.create_task(ID, &task("2026-11-23T12:00:00Z"), &all(), now()).unwrap();
-        let record = kv.get(&layout::task(ID)).unwrap().unwrap();
-        kv.delete(&layout::task(ID)).unwrap();
+        let first = q.create_task(MEMBER, &member_task("2026-11-23T12:00:00Z"), &all(), now(), Given).unwrap();
+        let record = kv.get(&layout::task(MEMBER)).unwrap().unwrap();
+        kv.delete(&layout::task(MEMBER)).unwrap();
         // Another create of the same task lands between this one's read and its swap (on
         // SQLite both swaps from absent land; the record is the same).
         *kv.between_read_and_swap.lock().unwrap() = Some(Box::new(move |data, key| {
             data.insert(key.to_string(), record.clone());
         }));
-        assert_eq!(q.create_task(ID, &task("2026-11-23T12:00:00Z"), &all(), now()).unwrap(), first);
+        assert_eq!(q.create_task(MEMBER, &member_task("2026-11-23T12:00:00Z"), &all(), now(), Given).unwrap(), first);
         assert_eq!(crate::cas::read_counter(&kv, &layout::task_group_seq(ID)).unwrap(), 2, "one membership per create that found the taskId free");
         let TaskGroupPage { tasks, .. } = q.list_task_group(ID, 0, 10).unwrap().unwrap();
         assert_eq!(tasks.len(), 1, "listed once");
@@ -394,7 +509,7 @@ mod tests {
     fn the_queues_rules_are_enforced() {
         let kv = MemoryStore::default();
         let q = EmbeddedQueue { kv: &kv };
-        let refused = |t: Map<String, Value>, scopes: &ScopeSet| match q.create_task(ID, &t, scopes, now()) {
+        let refused = |t: Map<String, Value>, scopes: &ScopeSet| match q.create_task(ID, &t, scopes, now(), Given) {
             Err(CreateTaskError::Refused(r)) => (r.status, r.code),
             other => panic!("{other:?}"),
         };

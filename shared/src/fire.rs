@@ -76,10 +76,23 @@ impl QueueError {
     }
 }
 
+/// Whether a fire's taskId may already name a task.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TaskIdOrigin {
+    /// Given by the caller, or kept across attempts (a scheduled fire's `nextTaskId`, a
+    /// redelivered message's): an earlier create may have used it.
+    #[default]
+    Given,
+    /// Drawn from the random source for this one fire (`crate::ids::nice_slugid`, 121
+    /// random bits) and known to nobody else: no task can have it yet, so the embedded
+    /// queue writes the task without looking for one first.
+    Fresh,
+}
+
 /// A Queue's `createTask`, as the hooks service calls it: on behalf of `role` (the hook's
 /// `hook-id:<g>/<h>`, passed upstream as `authorizedScopes: ["assume:<role>"]`).
 pub trait TaskQueue {
-    fn create_task(&self, task_id: &str, task: &Map<String, Value>, role: &str, now: DateTime<Utc>) -> Result<(), QueueError>;
+    fn create_task(&self, task_id: &str, task: &Map<String, Value>, role: &str, now: DateTime<Utc>, origin: TaskIdOrigin) -> Result<(), QueueError>;
 }
 
 /// The embedded queue, creating tasks with the role's expanded scopes.
@@ -89,7 +102,7 @@ pub struct EmbeddedTaskQueue<'a> {
 }
 
 impl TaskQueue for EmbeddedTaskQueue<'_> {
-    fn create_task(&self, task_id: &str, task: &Map<String, Value>, role: &str, now: DateTime<Utc>) -> Result<(), QueueError> {
+    fn create_task(&self, task_id: &str, task: &Map<String, Value>, role: &str, now: DateTime<Utc>, origin: TaskIdOrigin) -> Result<(), QueueError> {
         let expanded = self.roles.expand([format!("assume:{role}"), "assume:anonymous".to_string()]).map_err(|e| QueueError::Api {
             status: 400,
             code: "InputError".into(),
@@ -98,7 +111,7 @@ impl TaskQueue for EmbeddedTaskQueue<'_> {
             url: format!("/api/queue/v1/task/{task_id}"),
         })?;
         let scopes = ScopeSet::new(expanded);
-        match self.queue.create_task(task_id, task, &scopes, now) {
+        match self.queue.create_task(task_id, task, &scopes, now, origin) {
             Ok(_) => Ok(()),
             Err(CreateTaskError::Refused(r)) => Err(QueueError::Api {
                 status: r.status,
@@ -163,6 +176,8 @@ pub struct FireOptions<'a> {
     pub record_at: Option<i64>,
     /// Makes the tasks of hooks that are not templates (cron projects' jobs).
     pub source: Option<&'a dyn TaskSource>,
+    /// Where the taskId comes from.
+    pub task_id_origin: TaskIdOrigin,
 }
 
 impl FireOutcome {
@@ -353,7 +368,7 @@ pub fn role_of(d: &crate::model::HookDefinition) -> String {
 }
 
 fn create(queue: &dyn TaskQueue, hook: &HookRecord, task: &Map<String, Value>, task_id: &str, now: DateTime<Utc>, options: FireOptions<'_>) -> FireOutcome {
-    match queue.create_task(task_id, task, &role_of(&hook.definition), now) {
+    match queue.create_task(task_id, task, &role_of(&hook.definition), now, options.task_id_origin) {
         Ok(()) => FireOutcome::Created { task_id: task_id.to_string() },
         Err(QueueError::Api { status: 409, .. }) if options.conflict_means_created => FireOutcome::Created { task_id: task_id.to_string() },
         Err(e) => FireOutcome::QueueFailed(e),
@@ -398,7 +413,7 @@ mod tests {
         let ctx = FireContext { fired_by: FiredBy::Schedule, payload: None, client_id: None };
         let slot: DateTime<Utc> = "2026-11-23T12:00:00Z".parse().unwrap();
         let late = slot + chrono::Duration::minutes(20);
-        let scheduled = FireOptions { conflict_means_created: true, scheduled_for: Some(slot), record_at: None, source: None };
+        let scheduled = FireOptions { conflict_means_created: true, scheduled_for: Some(slot), ..FireOptions::default() };
         let id = hook.next_task_id.clone();
         assert_eq!(fire(&store, &queue, &hook, &ctx, &id, late, scheduled).unwrap(), FireOutcome::Created { task_id: id.clone() });
         let task = EmbeddedQueue { kv: &kv }.task(&id).unwrap().unwrap();

@@ -19,8 +19,8 @@
 //! | `client/<clientId>` | a client, its access token sealed | `index/clients` |
 //! | `index/roles` | `{roleId: claim token}` | fixed; CAS |
 //! | `role/<roleId>` | a role | `index/roles` |
-//! | `task/<taskId>` | an embedded-queue task with its status | `taskgroup/<group>/<n>`; `expiry/<day>` |
-//! | `taskgroupseq/<group>` | counter: the group's member count | `increment` |
+//! | `task/<taskId>` | an embedded-queue task with its status | `taskgroup/<group>/<n>`, or its own key when its taskGroupId is its taskId; `expiry/<day>` |
+//! | `taskgroupseq/<group>` | counter: the group's members but the task named like it | `increment` |
 //! | `taskgroup/<group>/<n>` | a member taskId | `taskgroupseq/<group>`; `expiry/<day>` |
 //! | `due/<hour of week>` (168) | `{"<g>/<h>": next scheduled ms}`, hooks due in that hour of any week | fixed; CAS |
 //! | `timer/cursor` | first UTC hour the ticks have not finished | tick |

@@ -71,7 +71,8 @@ impl<'a> RemoteTaskQueue<'a> {
 }
 
 impl TaskQueue for RemoteTaskQueue<'_> {
-    fn create_task(&self, task_id: &str, task: &Map<String, Value>, role: &str, _now: DateTime<Utc>) -> Result<(), QueueError> {
+    // A fresh taskId changes nothing here: the Queue checks for an earlier task itself.
+    fn create_task(&self, task_id: &str, task: &Map<String, Value>, role: &str, _now: DateTime<Utc>, _origin: crate::fire::TaskIdOrigin) -> Result<(), QueueError> {
         let url = format!("{}/api/queue/v1/task/{task_id}", self.credentials.root_url.trim_end_matches('/'));
         if let Some(earlier) = self.down.borrow().as_ref() {
             return Err(QueueError::Transport(format!("PUT {url}: not tried, the Queue failed earlier in this run: {earlier}")));
@@ -151,6 +152,7 @@ pub fn task_states(http: &dyn HttpClient, credentials: &TaskclusterCredentials, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fire::TaskIdOrigin;
     use std::cell::RefCell;
 
     /// Answers from a script and records what was sent and slept.
@@ -181,7 +183,7 @@ mod tests {
     fn create(http: &Scripted) -> Result<(), QueueError> {
         let c = creds();
         let q = RemoteTaskQueue { attempts: 4, first_backoff: Duration::from_millis(10), ..RemoteTaskQueue::new(http, &c) };
-        q.create_task("fN1SmgV0T8WXX3LhKs2Gyw", &Map::new(), "hook-id:g/h", Utc::now())
+        q.create_task("fN1SmgV0T8WXX3LhKs2Gyw", &Map::new(), "hook-id:g/h", Utc::now(), TaskIdOrigin::Given)
     }
 
     #[test]
@@ -220,14 +222,14 @@ mod tests {
         let http = scripted(vec![Err("timed out".into()), Err("timed out".into())]);
         let c = creds();
         let q = RemoteTaskQueue { attempts: 2, first_backoff: Duration::from_millis(1), ..RemoteTaskQueue::new(&http, &c) };
-        assert!(matches!(q.create_task("t1", &Map::new(), "hook-id:g/a", Utc::now()), Err(QueueError::Transport(_))));
-        let second = q.create_task("t2", &Map::new(), "hook-id:g/b", Utc::now()).unwrap_err();
+        assert!(matches!(q.create_task("t1", &Map::new(), "hook-id:g/a", Utc::now(), TaskIdOrigin::Given), Err(QueueError::Transport(_))));
+        let second = q.create_task("t2", &Map::new(), "hook-id:g/b", Utc::now(), TaskIdOrigin::Given).unwrap_err();
         assert!(second.is_retryable() && second.to_string().contains("failed earlier in this run"), "{second}");
         assert_eq!(http.sent.borrow().len(), 2, "the second create sent nothing");
         // The budget bounds the retries as a whole.
         let slow = scripted(vec![Ok((503, vec![])); 5]);
         let q = RemoteTaskQueue { first_backoff: Duration::from_secs(20), budget: Duration::from_secs(30), ..RemoteTaskQueue::new(&slow, &c) };
-        assert!(q.create_task("t3", &Map::new(), "hook-id:g/c", Utc::now()).is_err());
+        assert!(q.create_task("t3", &Map::new(), "hook-id:g/c", Utc::now(), TaskIdOrigin::Given).is_err());
         assert_eq!(*slow.slept.borrow(), [Duration::from_secs(20)], "no wait that would end past the budget");
     }
 

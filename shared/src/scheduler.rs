@@ -202,7 +202,7 @@ fn tick_slot(
             }
         };
         let ctx = FireContext { fired_by: FiredBy::Schedule, payload: None, client_id: None };
-        let options = FireOptions { conflict_means_created: true, scheduled_for: Some(next), record_at: Some(seq), source };
+        let options = FireOptions { conflict_means_created: true, scheduled_for: Some(next), record_at: Some(seq), source, ..FireOptions::default() };
         let outcome = fire(store, queue, &hook, &ctx, &task_id, now, options)?;
         if outcome.is_retryable() {
             // SPEC §7.1 step 2: the hook stays due with the same nextTaskId, and every
@@ -363,7 +363,7 @@ mod tests {
         fn tick_failing(&self, at: &str, failure: crate::fire::QueueError) -> TickReport {
             struct Down(crate::fire::QueueError);
             impl TaskQueue for Down {
-                fn create_task(&self, _: &str, _: &serde_json::Map<String, serde_json::Value>, _: &str, _: DateTime<Utc>) -> Result<(), crate::fire::QueueError> {
+                fn create_task(&self, _: &str, _: &serde_json::Map<String, serde_json::Value>, _: &str, _: DateTime<Utc>, _: crate::fire::TaskIdOrigin) -> Result<(), crate::fire::QueueError> {
                     Err(self.0.clone())
                 }
             }
@@ -494,7 +494,7 @@ mod tests {
         // The dead tick created the task and stopped before moving the hook on.
         let queue = EmbeddedTaskQueue { queue: EmbeddedQueue { kv: &w.kv }, roles: &w.roles };
         let ctx = FireContext { fired_by: FiredBy::Schedule, payload: None, client_id: None };
-        let options = FireOptions { conflict_means_created: true, scheduled_for: Some("2026-11-23T13:00:00Z".parse().unwrap()), record_at: None, source: None };
+        let options = FireOptions { conflict_means_created: true, scheduled_for: Some("2026-11-23T13:00:00Z".parse().unwrap()), ..FireOptions::default() };
         fire(&w.store(), &queue, &hook, &ctx, &hook.next_task_id, "2026-11-23T13:01:00Z".parse().unwrap(), options).unwrap();
         assert_eq!(w.tick("2026-11-23T13:15:00Z"), report(1, 1));
         assert_eq!(w.tasks().len(), 1, "exactly once");
@@ -645,10 +645,10 @@ mod tests {
         // A queue that stops the tick (as the platform would) at its 30th create.
         struct Stopping<'a>(EmbeddedTaskQueue<'a>, std::cell::Cell<usize>);
         impl TaskQueue for Stopping<'_> {
-            fn create_task(&self, id: &str, task: &serde_json::Map<String, serde_json::Value>, role: &str, now: DateTime<Utc>) -> Result<(), crate::fire::QueueError> {
+            fn create_task(&self, id: &str, task: &serde_json::Map<String, serde_json::Value>, role: &str, now: DateTime<Utc>, origin: crate::fire::TaskIdOrigin) -> Result<(), crate::fire::QueueError> {
                 self.1.set(self.1.get() + 1);
                 assert!(self.1.get() < 30, "stopped");
-                self.0.create_task(id, task, role, now)
+                self.0.create_task(id, task, role, now, origin)
             }
         }
         let queue = Stopping(EmbeddedTaskQueue { queue: EmbeddedQueue { kv: &w.kv }, roles: &w.roles }, Default::default());

@@ -147,6 +147,9 @@ pub fn verify(kv: &dyn KeyListing, repair: bool) -> Result<VerifyReport, Storage
         let Some(bytes) = kv.get(key)? else { continue };
         let v: Value = serde_json::from_slice(&bytes).map_err(|e| StorageError::Corrupt { key: key.clone(), reason: e.to_string() })?;
         let group = v["task"]["taskGroupId"].as_str().unwrap_or(task_id).to_string();
+        if group == task_id {
+            continue; // Member 0: listed by its own key.
+        }
         let n = cas::read_counter(kv, &layout::task_group_seq(&group))?;
         let slots: Vec<String> = (1..=n).map(|i| layout::task_group_member(&group, i)).collect();
         let listed = cas::get_many(kv, &slots)?.into_iter().flatten().any(|m| m == task_id.as_bytes());
@@ -174,6 +177,7 @@ mod tests {
         kv.set("client/orphan", b"{}").unwrap();
         cas::claim(&kv, layout::ROLE_INDEX, "ghost", "t").unwrap();
         kv.set("task/T", br#"{"task": {"taskGroupId": "G"}, "status": {}}"#).unwrap();
+        kv.set("task/G", br#"{"task": {"taskGroupId": "G"}, "status": {}}"#).unwrap();
         let found = verify(&kv, false).unwrap();
         assert_eq!(found.problems.len(), 3, "{:?}", found.problems);
         let fixed = verify(&kv, true).unwrap();

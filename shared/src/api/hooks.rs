@@ -10,7 +10,7 @@ use crate::model::{
 };
 use crate::embedded_queue::EmbeddedQueue;
 use crate::store::Created;
-use crate::fire::{fire, EmbeddedTaskQueue, FireOptions, FireOutcome, QueueError, TaskQueue};
+use crate::fire::{fire, EmbeddedTaskQueue, FireOptions, FireOutcome, QueueError, TaskIdOrigin, TaskQueue};
 use crate::queue::create_task_requirement;
 use crate::notify::{report_failure, FailureReport};
 use crate::remote_queue::RemoteTaskQueue;
@@ -311,13 +311,16 @@ impl Service<'_> {
             return Err(ApiError::new(ErrorCode::AuthenticationFailed, "invalid hook token"));
         }
         let payload = self.checked_payload(&hook, &call.payload)?;
-        let task_id = payload_task_id(&payload)?.unwrap_or_else(nice_slugid);
+        let (task_id, origin) = match payload_task_id(&payload)? {
+            Some(given) => (given, TaskIdOrigin::Given),
+            None => (nice_slugid(), TaskIdOrigin::Fresh),
+        };
         let client_id = match fired_by {
             FiredBy::TriggerHook => client_id_of(&call.caller),
             _ => None,
         };
         let ctx = FireContext { fired_by, payload: Some(payload), client_id };
-        self.fire(&hook, &ctx, &task_id)
+        self.fire(&hook, &ctx, &task_id, origin)
     }
 
     /// The body against the hook's `triggerSchema` (SPEC §5.10 step 4).
@@ -365,11 +368,11 @@ impl Service<'_> {
 
     /// Fires `hook` through the one pipeline (`crate::fire`) into the embedded queue and
     /// answers as upstream's triggerHook does (SPEC §5.10 step 7).
-    pub(crate) fn fire(&self, hook: &HookRecord, ctx: &FireContext, task_id: &str) -> Result<Value, ApiError> {
+    pub(crate) fn fire(&self, hook: &HookRecord, ctx: &FireContext, task_id: &str, task_id_origin: TaskIdOrigin) -> Result<Value, ApiError> {
         // A cron project's job runs now (build-decision's `--force-run`), made from its
         // repository as read now.
         let source = self.cron_source();
-        let options = FireOptions { source: source.as_ref().map(|s| s as &dyn crate::fire::TaskSource), ..FireOptions::default() };
+        let options = FireOptions { source: source.as_ref().map(|s| s as &dyn crate::fire::TaskSource), task_id_origin, ..FireOptions::default() };
         let outcome = self.with_queue(|queue| Ok(fire(&self.store(), queue, hook, ctx, task_id, self.clock.now(), options)?))?;
         let d = &hook.definition;
         // A Queue outage is the caller's to retry (it sees the error), not the owner's.

@@ -4,6 +4,7 @@
 use super::{Call, Service};
 use crate::embedded_queue::{CreateTaskError, EmbeddedQueue};
 use crate::error::{ApiError, ErrorCode};
+use crate::fire::TaskIdOrigin;
 use crate::scopes::ScopeSet;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -29,7 +30,7 @@ impl Service<'_> {
     pub(super) fn create_task(&self, call: &Call) -> Result<Value, ApiError> {
         let task_id = call.param("taskId");
         let task = call.payload.as_object().ok_or_else(|| ApiError::new(ErrorCode::InputValidationError, "a task definition is a JSON object"))?;
-        self.queue().create_task(task_id, task, &ScopeSet::new(&call.caller.scopes), self.clock.now()).map_err(|e| match e {
+        self.queue().create_task(task_id, task, &ScopeSet::new(&call.caller.scopes), self.clock.now(), TaskIdOrigin::Given).map_err(|e| match e {
             CreateTaskError::Refused(r) => ApiError::new(error_code(r.code), r.message),
             CreateTaskError::Storage(s) => s.into(),
         })

@@ -152,7 +152,7 @@ pub fn handle_message_with(
     }
     let ctx = FireContext { fired_by: FiredBy::PulseMessage, payload: Some(payload), client_id: None };
     let task_id = message_task_id(g, h, message.identity);
-    let options = FireOptions { conflict_means_created: true, scheduled_for: None, record_at: Some(seq), source };
+    let options = FireOptions { conflict_means_created: true, record_at: Some(seq), source, ..FireOptions::default() };
     let outcome = fire(store, queue, &hook, &ctx, &task_id, at, options)?;
     // The Queue failed (5xx, no answer): the marker stays pending, so the message's next
     // delivery fires again with the same taskId and replaces this record.
@@ -276,7 +276,7 @@ mod tests {
     fn a_message_the_queue_did_not_take_stays_unhandled_and_its_retry_replaces_the_record() {
         struct Down;
         impl TaskQueue for Down {
-            fn create_task(&self, _: &str, _: &serde_json::Map<String, Value>, _: &str, _: DateTime<Utc>) -> Result<(), crate::fire::QueueError> {
+            fn create_task(&self, _: &str, _: &serde_json::Map<String, Value>, _: &str, _: DateTime<Utc>, _: crate::fire::TaskIdOrigin) -> Result<(), crate::fire::QueueError> {
                 Err(crate::fire::QueueError::Transport("connection reset".into()))
             }
         }
