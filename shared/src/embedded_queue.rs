@@ -368,11 +368,12 @@ mod tests {
         assert_eq!(listed(ID), Some(vec![MEMBER.to_string(), ID.to_string()]), "listed once");
     }
 
-    /// Counts the reads and compare-and-swaps a create makes.
+    /// A memory store that counts the reads and compare-and-swaps made, and can fail every
+    /// `increment` (a membership that cannot be written).
     #[derive(Default)]
-    struct Counting(MemoryStore, std::cell::Cell<usize>);
+    struct Wrapped(MemoryStore, std::cell::Cell<usize>, bool);
 
-    impl KeyValue for Counting {
+    impl KeyValue for Wrapped {
         fn get(&self, key: &str) -> Result<Option<Vec<u8>>, crate::platform::StoreError> {
             self.1.set(self.1.get() + 1);
             self.0.get(key)
@@ -391,6 +392,9 @@ mod tests {
             self.0.set_many(entries)
         }
         fn increment(&self, key: &str, delta: i64) -> Result<i64, crate::platform::StoreError> {
+            if self.2 {
+                return Err(crate::platform::StoreError("the store is down".into()));
+            }
             self.0.increment(key, delta)
         }
         fn compare_and_swap(&self, key: &str, update: &mut dyn FnMut(Option<&[u8]>) -> Option<Vec<u8>>) -> Result<crate::platform::CasAttempt, crate::platform::StoreError> {
@@ -401,10 +405,10 @@ mod tests {
 
     #[test]
     fn a_fresh_task_is_written_without_reading_and_as_a_given_one_is() {
-        let fresh = Counting::default();
+        let fresh = Wrapped::default();
         let a = EmbeddedQueue { kv: &fresh }.create_task(ID, &task("2026-11-23T12:00:00Z"), &all(), now(), TaskIdOrigin::Fresh).unwrap();
         assert_eq!(fresh.1.get(), 0, "no read, no compare-and-swap");
-        let given = Counting::default();
+        let given = Wrapped::default();
         let b = EmbeddedQueue { kv: &given }.create_task(ID, &task("2026-11-23T12:00:00Z"), &all(), now(), Given).unwrap();
         assert!(given.1.get() >= 2, "a given taskId is looked up and swapped in");
         assert_eq!(a, b);
@@ -443,36 +447,9 @@ mod tests {
         assert!(q.list_task_group("nope", 0, 10).unwrap().is_none());
     }
 
-    /// A key-value store whose `increment`s fail: a membership that cannot be written.
-    struct NoIncrements(MemoryStore);
-
-    impl KeyValue for NoIncrements {
-        fn get(&self, key: &str) -> Result<Option<Vec<u8>>, crate::platform::StoreError> {
-            self.0.get(key)
-        }
-        fn set(&self, key: &str, value: &[u8]) -> Result<(), crate::platform::StoreError> {
-            self.0.set(key, value)
-        }
-        fn delete(&self, key: &str) -> Result<(), crate::platform::StoreError> {
-            self.0.delete(key)
-        }
-        fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, crate::platform::StoreError> {
-            self.0.get_many(keys)
-        }
-        fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), crate::platform::StoreError> {
-            self.0.set_many(entries)
-        }
-        fn increment(&self, _: &str, _: i64) -> Result<i64, crate::platform::StoreError> {
-            Err(crate::platform::StoreError("the store is down".into()))
-        }
-        fn compare_and_swap(&self, key: &str, update: &mut dyn FnMut(Option<&[u8]>) -> Option<Vec<u8>>) -> Result<crate::platform::CasAttempt, crate::platform::StoreError> {
-            self.0.compare_and_swap(key, update)
-        }
-    }
-
     #[test]
     fn a_task_whose_membership_cannot_be_written_is_not_stored() {
-        let kv = NoIncrements(MemoryStore::default());
+        let kv = Wrapped(MemoryStore::default(), Default::default(), true);
         let err = EmbeddedQueue { kv: &kv }.create_task(MEMBER, &member_task("2026-11-23T12:00:00Z"), &all(), now(), Given).unwrap_err();
         assert!(err.to_string().contains("the store is down"), "{err}");
         assert!(kv.0.data.lock().unwrap().is_empty(), "nothing written");
