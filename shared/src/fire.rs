@@ -93,6 +93,22 @@ pub enum TaskIdOrigin {
 /// `hook-id:<g>/<h>`, passed upstream as `authorizedScopes: ["assume:<role>"]`).
 pub trait TaskQueue {
     fn create_task(&self, task_id: &str, task: &Map<String, Value>, role: &str, now: DateTime<Utc>, origin: TaskIdOrigin) -> Result<(), QueueError>;
+
+    /// [`Self::create_task`], and `with` (key-value records that say the task exists) in
+    /// the same write where the queue can make one: answers whether it did. A queue
+    /// elsewhere cannot, and the caller writes them itself.
+    fn create_task_with(
+        &self,
+        task_id: &str,
+        task: &Map<String, Value>,
+        role: &str,
+        now: DateTime<Utc>,
+        origin: TaskIdOrigin,
+        with: Vec<(String, Vec<u8>)>,
+    ) -> Result<bool, QueueError> {
+        let _ = with;
+        self.create_task(task_id, task, role, now, origin).map(|()| false)
+    }
 }
 
 /// The embedded queue, creating tasks with the role's expanded scopes.
@@ -103,6 +119,18 @@ pub struct EmbeddedTaskQueue<'a> {
 
 impl TaskQueue for EmbeddedTaskQueue<'_> {
     fn create_task(&self, task_id: &str, task: &Map<String, Value>, role: &str, now: DateTime<Utc>, origin: TaskIdOrigin) -> Result<(), QueueError> {
+        self.create_task_with(task_id, task, role, now, origin, Vec::new()).map(|_| ())
+    }
+
+    fn create_task_with(
+        &self,
+        task_id: &str,
+        task: &Map<String, Value>,
+        role: &str,
+        now: DateTime<Utc>,
+        origin: TaskIdOrigin,
+        with: Vec<(String, Vec<u8>)>,
+    ) -> Result<bool, QueueError> {
         let expanded = self.roles.expand([format!("assume:{role}"), "assume:anonymous".to_string()]).map_err(|e| QueueError::Api {
             status: 400,
             code: "InputError".into(),
@@ -111,8 +139,8 @@ impl TaskQueue for EmbeddedTaskQueue<'_> {
             url: format!("/api/queue/v1/task/{task_id}"),
         })?;
         let scopes = ScopeSet::new(expanded);
-        match self.queue.create_task(task_id, task, &scopes, now, origin) {
-            Ok(_) => Ok(()),
+        match self.queue.create_task_with(task_id, task, &scopes, now, origin, with) {
+            Ok((_, written)) => Ok(written),
             Err(CreateTaskError::Refused(r)) => Err(QueueError::Api {
                 status: r.status,
                 code: r.code.to_string(),
@@ -178,6 +206,9 @@ pub struct FireOptions<'a> {
     pub source: Option<&'a dyn TaskSource>,
     /// Where the taskId comes from.
     pub task_id_origin: TaskIdOrigin,
+    /// Where to leave the fire's metrics instead of writing them: an API request that
+    /// fires writes them with its own count, in one counter (`crate::metrics::request`).
+    pub metric_to: Option<&'a std::cell::RefCell<Option<crate::metrics::FireMetric>>>,
 }
 
 impl FireOutcome {
@@ -232,7 +263,11 @@ pub fn fire(
         FireOutcome::Declined => ("declined", "declined"),
         _ => ("failed", "error"),
     };
-    crate::metrics::fire(store.kv, ctx.fired_by.as_str(), result, timings.render, timings.create);
+    let metric = crate::metrics::FireMetric { fired_by: ctx.fired_by.as_str(), result, render: timings.render, create: timings.create };
+    match options.metric_to {
+        Some(slot) => *slot.borrow_mut() = Some(metric),
+        None => crate::metrics::fire(store.kv, &metric),
+    }
     crate::fire_stats::record(store.kv, &d.hook_group_id, &d.hook_id, stat, now);
     Ok(outcome)
 }
@@ -306,9 +341,17 @@ fn fire_and_record(
                     record.error = CREATING.into();
                     store.write_fire_record(&record, seq)?;
                 }
+                // The record of a created task goes in the task's own write where the
+                // queue can make one (the embedded queue, for a fresh taskId): a trigger
+                // makes one write fewer, and no reader sees the task before its record.
+                let done = LastFire { result: FireResult::Success, error: String::new(), ..record.clone() };
+                let with = vec![(crate::layout::fire(g, h, seq), serde_json::to_vec(&done).expect("records serialise"))];
                 let started = std::time::Instant::now();
-                let created = create(queue, hook, &task, task_id, now, options);
+                let (created, written) = create(queue, hook, &task, task_id, now, options, with);
                 timings.create = Some(started.elapsed());
+                if written {
+                    return Ok(created);
+                }
                 created
             }
         }
@@ -367,11 +410,21 @@ pub fn role_of(d: &crate::model::HookDefinition) -> String {
     }
 }
 
-fn create(queue: &dyn TaskQueue, hook: &HookRecord, task: &Map<String, Value>, task_id: &str, now: DateTime<Utc>, options: FireOptions<'_>) -> FireOutcome {
-    match queue.create_task(task_id, task, &role_of(&hook.definition), now, options.task_id_origin) {
-        Ok(()) => FireOutcome::Created { task_id: task_id.to_string() },
-        Err(QueueError::Api { status: 409, .. }) if options.conflict_means_created => FireOutcome::Created { task_id: task_id.to_string() },
-        Err(e) => FireOutcome::QueueFailed(e),
+/// The outcome, and whether the queue wrote `with` (the created fire's record) itself.
+fn create(
+    queue: &dyn TaskQueue,
+    hook: &HookRecord,
+    task: &Map<String, Value>,
+    task_id: &str,
+    now: DateTime<Utc>,
+    options: FireOptions<'_>,
+    with: Vec<(String, Vec<u8>)>,
+) -> (FireOutcome, bool) {
+    let created = || FireOutcome::Created { task_id: task_id.to_string() };
+    match queue.create_task_with(task_id, task, &role_of(&hook.definition), now, options.task_id_origin, with) {
+        Ok(written) => (created(), written),
+        Err(QueueError::Api { status: 409, .. }) if options.conflict_means_created => (created(), false),
+        Err(e) => (FireOutcome::QueueFailed(e), false),
     }
 }
 
@@ -430,6 +483,77 @@ mod tests {
         let (fires, _) = store.fires(&g, &h, None, 10).unwrap();
         assert_eq!(fires.len(), 3, "every attempt recorded, none colliding");
         assert_eq!(fires.iter().filter(|f| f.result == FireResult::Success).count(), 2);
+    }
+
+    /// A memory store that logs the keys of each write (`set`, `set_many`, `compare_and_swap`).
+    #[derive(Default)]
+    struct WriteLog(MemoryStore, std::cell::RefCell<Vec<Vec<String>>>);
+
+    impl crate::platform::KeyValue for WriteLog {
+        fn get(&self, key: &str) -> Result<Option<Vec<u8>>, crate::platform::StoreError> {
+            self.0.get(key)
+        }
+        fn set(&self, key: &str, value: &[u8]) -> Result<(), crate::platform::StoreError> {
+            self.1.borrow_mut().push(vec![key.to_string()]);
+            self.0.set(key, value)
+        }
+        fn delete(&self, key: &str) -> Result<(), crate::platform::StoreError> {
+            self.0.delete(key)
+        }
+        fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, crate::platform::StoreError> {
+            self.0.get_many(keys)
+        }
+        fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), crate::platform::StoreError> {
+            self.1.borrow_mut().push(entries.iter().map(|(k, _)| k.clone()).collect());
+            self.0.set_many(entries)
+        }
+        fn increment(&self, key: &str, delta: i64) -> Result<i64, crate::platform::StoreError> {
+            self.0.increment(key, delta)
+        }
+        fn compare_and_swap(&self, key: &str, update: &mut dyn FnMut(Option<&[u8]>) -> Option<Vec<u8>>) -> Result<crate::platform::CasAttempt, crate::platform::StoreError> {
+            self.1.borrow_mut().push(vec![key.to_string()]);
+            self.0.compare_and_swap(key, update)
+        }
+    }
+
+    #[test]
+    fn a_fresh_task_and_its_fire_record_are_one_write_and_a_given_one_is_recorded_after() {
+        let key = crate::sealed::SealingKey::from_base64("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap();
+        let roles = Roles::new(vec![Role { role_id: "hook-id:g/*".into(), scopes: vec!["queue:*".into()] }]);
+        let ctx = FireContext { fired_by: FiredBy::TriggerHook, payload: None, client_id: None };
+        let now: DateTime<Utc> = "2026-11-23T12:00:00Z".parse().unwrap();
+        let (g, h) = (crate::ids::HookGroupId::new("g").unwrap(), crate::ids::HookId::new("h").unwrap());
+        for origin in [TaskIdOrigin::Fresh, TaskIdOrigin::Given] {
+            let kv = WriteLog::default();
+            let store = Store { kv: &kv, key: &key };
+            let queue = EmbeddedTaskQueue { queue: EmbeddedQueue { kv: &kv }, roles: &roles };
+            let id = "fN1SmgV0T8WXX3LhKs2Gyw";
+            let options = FireOptions { task_id_origin: origin, ..FireOptions::default() };
+            assert_eq!(fire(&store, &queue, &hook(), &ctx, id, now, options).unwrap(), FireOutcome::Created { task_id: id.into() });
+            let (fires, _) = store.fires(&g, &h, None, 10).unwrap();
+            assert_eq!((fires.len(), fires[0].result, fires[0].error.as_str()), (1, FireResult::Success, ""), "{origin:?}");
+            let writes = kv.1.borrow();
+            let fire_key = crate::layout::fire("g", "h", 1);
+            let of_record: Vec<&Vec<String>> = writes.iter().filter(|w| w.contains(&fire_key)).collect();
+            assert_eq!(of_record.len(), 2, "{origin:?}: unfinished, then done: {writes:?}");
+            let with_task = of_record[1].contains(&crate::layout::task(id));
+            assert_eq!(with_task, origin == TaskIdOrigin::Fresh, "{origin:?}: {writes:?}");
+            let last = writes.iter().rposition(|w| w.contains(&fire_key)).unwrap();
+            let task_written = writes.iter().rposition(|w| w.contains(&crate::layout::task(id))).unwrap();
+            assert!(last >= task_written, "{origin:?}: the record says created only once the task is stored: {writes:?}");
+        }
+        // A refused task is recorded as the failure it is, by a write of its own.
+        let kv = WriteLog::default();
+        let store = Store { kv: &kv, key: &key };
+        let none = Roles::new(vec![]);
+        let queue = EmbeddedTaskQueue { queue: EmbeddedQueue { kv: &kv }, roles: &none };
+        let options = FireOptions { task_id_origin: TaskIdOrigin::Fresh, ..FireOptions::default() };
+        let refused = fire(&store, &queue, &hook(), &ctx, "fN1SmgV0T8WXX3LhKs2Gyw", now, options).unwrap();
+        assert!(matches!(refused, FireOutcome::QueueFailed(QueueError::Api { status: 403, .. })), "{refused:?}");
+        let (fires, _) = store.fires(&g, &h, None, 10).unwrap();
+        assert_eq!(fires[0].result, FireResult::Error);
+        assert!(fires[0].error.contains("InsufficientScopes"), "{}", fires[0].error);
+        assert!(EmbeddedQueue { kv: &kv }.task("fN1SmgV0T8WXX3LhKs2Gyw").unwrap().is_none());
     }
 
     #[test]

@@ -103,13 +103,35 @@ fn bucket_of(d: Duration) -> String {
 const FIRE: &str = "taskhooks_fire";
 
 /// A fire's metrics: its result, and how long rendering and createTask took.
-pub fn fire(kv: &dyn KeyValue, fired_by: &str, result: &str, render: Option<Duration>, create: Option<Duration>) {
+#[derive(Debug, Clone, PartialEq)]
+pub struct FireMetric {
+    pub fired_by: &'static str,
+    pub result: &'static str,
+    pub render: Option<Duration>,
+    pub create: Option<Duration>,
+}
+
+/// Writes a fire's metrics.
+pub fn fire(kv: &dyn KeyValue, fire: &FireMetric) {
+    fire_and_request(kv, fire, None);
+}
+
+/// Writes a fire's metrics, and with `request` (the API method that fired, and its answer's
+/// status) that request's count in the same counter: a trigger's request costs no
+/// counter of its own (`;m=<method>;s=<status>`, spread into
+/// `taskhooks_api_requests_total` when served).
+fn fire_and_request(kv: &dyn KeyValue, fire: &FireMetric, request: Option<(&str, u16)>) {
     if !enabled() {
         return;
     }
     let r = Recorder::new(kv);
     let le = |d: Option<Duration>| d.map_or_else(|| "none".to_string(), bucket_of);
-    let id = Series::new(FIRE, &[("fired_by", fired_by), ("result", result)]).id(&format!("r={};c={}", le(render), le(create)));
+    let (render, create) = (fire.render, fire.create);
+    let mut part = format!("r={};c={}", le(render), le(create));
+    if let Some((method, status)) = request {
+        let _ = write!(part, ";m={method};s={status}");
+    }
+    let id = Series::new(FIRE, &[("fired_by", fire.fired_by), ("result", fire.result)]).id(&part);
     let sums = [("taskhooks_render_seconds", render), ("taskhooks_create_task_seconds", create)];
     let writes = std::iter::once((id, 1)).chain(sums.iter().filter_map(|(name, d)| {
         d.map(|d| (Series::new(name, &[]).id("sum_us"), i64::try_from(d.as_micros()).unwrap_or(i64::MAX)))
@@ -129,10 +151,14 @@ pub fn trigger_schema_rejection(kv: &dyn KeyValue, fired_by: &str) {
     }
 }
 
-/// An API request's answer.
-pub fn request(kv: &dyn KeyValue, method: &str, status: u16) {
-    if enabled() {
-        Recorder::new(kv).count(&Series::new("taskhooks_api_requests_total", &[("method", method), ("status", &status.to_string())]), 1);
+/// An API request's answer, and the fire it made, if any (one counter for both).
+pub fn request(kv: &dyn KeyValue, method: &str, status: u16, fired: Option<&FireMetric>) {
+    match fired {
+        Some(fire) => fire_and_request(kv, fire, Some((method, status))),
+        None if enabled() => {
+            Recorder::new(kv).count(&Series::new("taskhooks_api_requests_total", &[("method", method), ("status", &status.to_string())]), 1);
+        }
+        None => {}
     }
 }
 
@@ -213,6 +239,11 @@ fn spread_fires(values: BTreeMap<String, i64>) -> BTreeMap<String, i64> {
         };
         let Some((labels, part)) = rest.rsplit_once(':') else { continue };
         *out.entry(format!("taskhooks_hook_fires_total{labels}:total")).or_default() += v;
+        let field = |key: &str| part.split(';').find_map(|p| p.strip_prefix(key));
+        if let (Some(method), Some(status)) = (field("m="), field("s=")) {
+            let series = Series::new("taskhooks_api_requests_total", &[("method", method), ("status", status)]);
+            *out.entry(series.id("total")).or_default() += v;
+        }
         for (key, name) in [("r=", "taskhooks_render_seconds"), ("c=", "taskhooks_create_task_seconds")] {
             if let Some(le) = part.split(';').find_map(|p| p.strip_prefix(key)).filter(|le| *le != "none") {
                 *out.entry(format!("{name}:le={le}")).or_default() += v;
@@ -288,15 +319,21 @@ mod tests {
         }
         Recorder::new(&kv).count(&Series::new("taskhooks_api_requests_total", &[("method", "hook"), ("status", "404")]), 3);
         // A fire's one combined counter spreads into its result and both histograms.
-        fire(&kv, "triggerHook", "created", Some(Duration::from_micros(300)), Some(Duration::from_millis(30)));
-        fire(&kv, "triggerHook", "failed", Some(Duration::from_micros(300)), None);
+        let created = FireMetric { fired_by: "triggerHook", result: "created", render: Some(Duration::from_micros(300)), create: Some(Duration::from_millis(30)) };
+        fire(&kv, &created);
+        fire(&kv, &FireMetric { result: "failed", create: None, ..created.clone() });
+        // A trigger request's count rides on its fire's counter, and is served as its own.
+        request(&kv, "triggerHook", 200, Some(&FireMetric { render: None, create: Some(Duration::from_millis(3)), ..created.clone() }));
+        request(&kv, "triggerHook", 200, None);
         let text = exposition(&kv).unwrap();
         assert!(text.contains("taskhooks_hook_fires_total{fired_by=\"schedule\",result=\"created\"} 20\n"), "{text}");
         assert!(text.contains("taskhooks_api_requests_total{method=\"hook\",status=\"404\"} 3\n"), "{text}");
-        assert!(text.contains("taskhooks_hook_fires_total{fired_by=\"triggerHook\",result=\"created\"} 1\n"), "{text}");
+        assert!(text.contains("taskhooks_hook_fires_total{fired_by=\"triggerHook\",result=\"created\"} 2\n"), "{text}");
+        assert!(text.contains("taskhooks_api_requests_total{method=\"triggerHook\",status=\"200\"} 2\n"), "{text}");
         assert!(text.contains("taskhooks_hook_fires_total{fired_by=\"triggerHook\",result=\"failed\"} 1\n"), "{text}");
-        assert!(text.contains("taskhooks_create_task_seconds_bucket{le=\"0.025\"} 0\n") && text.contains("taskhooks_create_task_seconds_bucket{le=\"0.05\"} 1\n"), "{text}");
-        assert!(text.contains("taskhooks_create_task_seconds_count 1\n") && text.contains("taskhooks_create_task_seconds_sum 0.03\n"), "{text}");
+        assert!(text.contains("taskhooks_create_task_seconds_bucket{le=\"0.0025\"} 0\n") && text.contains("taskhooks_create_task_seconds_bucket{le=\"0.005\"} 1\n"), "{text}");
+        assert!(text.contains("taskhooks_create_task_seconds_bucket{le=\"0.025\"} 1\n") && text.contains("taskhooks_create_task_seconds_bucket{le=\"0.05\"} 2\n"), "{text}");
+        assert!(text.contains("taskhooks_create_task_seconds_count 2\n") && text.contains("taskhooks_create_task_seconds_sum 0.033\n"), "{text}");
         assert!(!text.contains("taskhooks_fire{"), "the combined series is not served as such");
         assert!(text.contains("# TYPE taskhooks_render_seconds histogram\n"));
         // 0.7 ms, 1.7 ms, ..., 19.7 ms: 1 at <=1 ms, 2 more at <=2.5 ms, 2 at <=5 ms, 5 at <=10 ms, 10 at <=25 ms.
@@ -308,10 +345,10 @@ mod tests {
         let sum: f64 = text.lines().find(|l| l.starts_with("taskhooks_render_seconds_sum")).unwrap().split(' ').nth(1).unwrap().parse().unwrap();
         assert!((sum - 0.0006 - (0..20).map(|i| 0.0007 + i as f64 * 0.001).sum::<f64>()).abs() < 1e-9, "{sum}");
         // The index lists each counter once, however many shards it has: two counters, the
-        // five buckets used and the histogram's sum, then the two fires' combined counters
-        // and createTask's sum.
+        // five buckets used and the histogram's sum, then the three fires' combined counters
+        // (one with its request), createTask's sum, and the request counted alone.
         let index: BTreeSet<String> = cas::read_json(&kv, layout::METRICS_INDEX).unwrap();
-        assert_eq!(index.len(), 2 + 5 + 1 + 2 + 1, "{index:?}");
+        assert_eq!(index.len(), 2 + 5 + 1 + 3 + 1 + 1, "{index:?}");
     }
 
     #[test]

@@ -372,7 +372,12 @@ impl Service<'_> {
         // A cron project's job runs now (build-decision's `--force-run`), made from its
         // repository as read now.
         let source = self.cron_source();
-        let options = FireOptions { source: source.as_ref().map(|s| s as &dyn crate::fire::TaskSource), task_id_origin, ..FireOptions::default() };
+        let options = FireOptions {
+            source: source.as_ref().map(|s| s as &dyn crate::fire::TaskSource),
+            task_id_origin,
+            metric_to: Some(&self.fired),
+            ..FireOptions::default()
+        };
         let outcome = self.with_queue(|queue| Ok(fire(&self.store(), queue, hook, ctx, task_id, self.clock.now(), options)?))?;
         let d = &hook.definition;
         // A Queue outage is the caller's to retry (it sees the error), not the owner's.

@@ -177,6 +177,8 @@ pub struct Service<'a> {
     roles: std::cell::OnceCell<Roles>,
     /// Outbound HTTP, for a remote Taskcluster deployment.
     http: Option<&'a dyn crate::remote_queue::HttpClient>,
+    /// The metrics of the fire this request made, written with the request's own count.
+    fired: std::cell::RefCell<Option<crate::metrics::FireMetric>>,
 }
 
 /// A matched request with its decoded URL parameters, query and parsed body.
@@ -292,7 +294,7 @@ fn pretty(e: &ScopeExpr) -> String {
 
 impl<'a> Service<'a> {
     pub fn new(kv: &'a dyn KeyValue, clock: &'a dyn Clock, config: &'a ServiceConfig) -> Self {
-        Service { kv, clock, config, roles: std::cell::OnceCell::new(), http: None }
+        Service { kv, clock, config, roles: std::cell::OnceCell::new(), http: None, fired: std::cell::RefCell::new(None) }
     }
 
     pub fn with_http(mut self, http: &'a dyn crate::remote_queue::HttpClient) -> Self {
@@ -329,8 +331,11 @@ impl<'a> Service<'a> {
         let (path, _) = split_query(&req.path);
         let resource = redacted_path(path);
         let client_id = seen.client_id.borrow();
+        let fired = self.fired.take();
         if seen.metered.get() {
-            crate::metrics::request(self.kv, seen.name.get(), resp.status);
+            crate::metrics::request(self.kv, seen.name.get(), resp.status, fired.as_ref());
+        } else if let Some(fired) = &fired {
+            crate::metrics::fire(self.kv, fired);
         }
         crate::log::emit(&crate::log::api_method(&crate::log::Request {
             name: seen.name.get(),

@@ -1057,3 +1057,80 @@ fn request_headers_are_lower_case_and_a_repeated_one_keeps_its_last_value() {
         ]
     );
 }
+
+/// A store that logs each operation as `<op> <key>` (a batch: one entry, its keys joined).
+struct OperationLog<'a> {
+    inner: &'a MemoryStore,
+    log: std::cell::RefCell<Vec<String>>,
+}
+
+impl OperationLog<'_> {
+    fn note(&self, op: &str, keys: &[&str]) {
+        self.log.borrow_mut().push(format!("{op} {}", keys.join(",")));
+    }
+}
+
+impl KeyValue for OperationLog<'_> {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, crate::platform::StoreError> {
+        self.note("get", &[key]);
+        self.inner.get(key)
+    }
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), crate::platform::StoreError> {
+        self.note("set", &[key]);
+        self.inner.set(key, value)
+    }
+    fn delete(&self, key: &str) -> Result<(), crate::platform::StoreError> {
+        self.note("delete", &[key]);
+        self.inner.delete(key)
+    }
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, crate::platform::StoreError> {
+        self.note("get_many", &keys.iter().map(String::as_str).collect::<Vec<_>>());
+        self.inner.get_many(keys)
+    }
+    fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), crate::platform::StoreError> {
+        self.note("set_many", &entries.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>());
+        self.inner.set_many(entries)
+    }
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, crate::platform::StoreError> {
+        self.note("increment", &[key]);
+        self.inner.increment(key, delta)
+    }
+    fn compare_and_swap(&self, key: &str, update: &mut dyn FnMut(Option<&[u8]>) -> Option<Vec<u8>>) -> Result<crate::platform::CasAttempt, crate::platform::StoreError> {
+        self.note("compare_and_swap", &[key]);
+        self.inner.compare_and_swap(key, update)
+    }
+}
+
+/// Every key-value operation of a `triggerHook` in steady state (its counters exist),
+/// which is what a trigger's cost is mostly made of (docs/benchmarks.md): a change that
+/// adds one shows here.
+#[test]
+fn a_steady_state_trigger_makes_twelve_key_value_operations() {
+    let w = World::new();
+    grant_hook_role(&w);
+    assert_eq!(w.root("PUT", HOOK, hook_body()).status, 200);
+    let trigger = |kv: &dyn KeyValue| {
+        let mut req = unsigned("POST", &format!("{HOOK}/trigger"), json!({"v": "x"}));
+        sign(&mut req, ROOT, ROOT_TOKEN, w.clock.now().timestamp());
+        Service::new(kv, &w.clock, &w.config).handle(&req)
+    };
+    assert_eq!(trigger(&w.kv).status, 200, "the first trigger makes the counters");
+    let logged = OperationLog { inner: &w.kv, log: Default::default() };
+    let r = trigger(&logged);
+    assert_eq!(r.status, 200, "{:?}", r.body_json());
+    let task_id = r.body_json()["status"]["taskId"].as_str().unwrap().to_string();
+    // A series that is new in this request's shard looks at the metrics index once.
+    let log: Vec<String> = logged.log.take().into_iter().filter(|op| op != "compare_and_swap index/metrics").collect();
+    let count = |op: &str, prefix: &str| log.iter().filter(|l| l.starts_with(&format!("{op} {prefix}"))).count();
+    assert_eq!(log.len(), 12, "{log:#?}");
+    assert_eq!(log.iter().filter(|l| l.starts_with("get")).count(), 3, "the roles' index, the role, the hook: {log:#?}");
+    assert_eq!(count("increment", "metric/"), 3, "the fire with its request's count, and two sums: {log:#?}");
+    assert_eq!(count("increment", "firestats/"), 1, "{log:#?}");
+    let batch = log.iter().find(|l| l.contains(&crate::layout::task(&task_id))).unwrap();
+    assert!(batch.starts_with("set_many ") && batch.contains("fire/g/a%2Fb/"), "the task and its fire record in one write: {batch}");
+    assert_eq!(log.iter().filter(|l| l.contains("fire/g/a%2Fb/")).count(), 2, "the record written unfinished, then with the task: {log:#?}");
+    // And what the request and its fire count is served as two series.
+    let text = crate::metrics::exposition(&w.kv).unwrap();
+    assert!(text.contains("taskhooks_api_requests_total{method=\"triggerHook\",status=\"200\"} 2\n"), "{text}");
+    assert!(text.contains("taskhooks_hook_fires_total{fired_by=\"triggerHook\",result=\"created\"} 2\n"), "{text}");
+}
